@@ -1,0 +1,9 @@
+"""Homeward: self-hosted returns and order tracking on AWS Lambda.
+
+Layers (imports only ever point downwards):
+    handlers/  thin Lambda entry points: decorators, parse, call one domain function
+    domain/    pure rules (no boto3, no os.environ); raises typed errors from errors.py
+    models/    pydantic request/response/entity models, shared constrained types
+    adapters/  the only code that talks to AWS (boto3) or other HTTP services
+    config.py  one settings model per function, validated once at cold start
+"""

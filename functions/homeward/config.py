@@ -1,0 +1,40 @@
+"""Settings models, one per function, read from the environment once at cold start.
+
+The template sets every variable; a missing or malformed one fails the cold start loudly
+instead of surfacing later as a confusing runtime error.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class CommonSettings(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    table_name: str = Field(alias="TABLE_NAME", min_length=1)
+    stage: str = Field(default="local", alias="STAGE")
+    max_body_bytes: int = Field(default=256 * 1024, alias="MAX_BODY_BYTES", ge=1024)
+
+
+class MerchantApiSettings(CommonSettings):
+    merchant_api_key_secret: str = Field(alias="MERCHANT_API_KEY_SECRET", min_length=1)
+
+
+class PortalApiSettings(CommonSettings):
+    portal_signing_key_secret: str = Field(alias="PORTAL_SIGNING_KEY_SECRET", min_length=1)
+    portal_token_ttl_seconds: int = Field(default=1800, alias="PORTAL_TOKEN_TTL_SECONDS", ge=60, le=86400)
+    sign_in_max_failures_per_order: int = Field(default=5, alias="SIGN_IN_MAX_FAILURES_PER_ORDER", ge=1)
+    sign_in_max_failures_per_ip: int = Field(default=20, alias="SIGN_IN_MAX_FAILURES_PER_IP", ge=1)
+    sign_in_window_seconds: int = Field(default=900, alias="SIGN_IN_WINDOW_SECONDS", ge=60)
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseModel)
+
+
+def load_settings(model: type[SettingsT]) -> SettingsT:
+    """Validate the process environment against a settings model."""
+    return model.model_validate(dict(os.environ))

@@ -1,0 +1,119 @@
+"""The HTTP resolver every API function uses, with the one map from errors to responses."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from homeward.errors import (
+    Conflict,
+    DependencyFailed,
+    Forbidden,
+    HomewardError,
+    NotFound,
+    PayloadTooLarge,
+    TooManyRequests,
+    Unauthorized,
+    Unprocessable,
+)
+from homeward.models.common import ErrorBody
+from homeward.observability import logger, metrics
+
+STATUS_BY_ERROR: dict[type[HomewardError], HTTPStatus] = {
+    NotFound: HTTPStatus.NOT_FOUND,
+    Unauthorized: HTTPStatus.UNAUTHORIZED,
+    Forbidden: HTTPStatus.FORBIDDEN,
+    Conflict: HTTPStatus.CONFLICT,
+    Unprocessable: HTTPStatus.UNPROCESSABLE_ENTITY,
+    TooManyRequests: HTTPStatus.TOO_MANY_REQUESTS,
+    PayloadTooLarge: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+    DependencyFailed: HTTPStatus.SERVICE_UNAVAILABLE,
+}
+
+# Documented on every route of the OpenAPI description.
+ERROR_RESPONSES = {
+    400: {"description": "Malformed JSON", "content": {"application/json": {"model": ErrorBody}}},
+    413: {"description": "Body too large", "content": {"application/json": {"model": ErrorBody}}},
+    422: {"description": "Validation failed; `details` lists each field", "content": {"application/json": {"model": ErrorBody}}},
+}
+
+
+def create_app(*, max_body_bytes: int) -> APIGatewayHttpResolver:
+    """A resolver with validation, the body-size limit and the error map registered."""
+    app = APIGatewayHttpResolver(enable_validation=True)
+
+    def error_response(status: HTTPStatus, body: ErrorBody, headers: dict | None = None) -> Response:
+        body.request_id = app.current_event.request_context.request_id
+        return Response(
+            status_code=status.value,
+            content_type="application/json",
+            body=body.model_dump_json(exclude_none=True),
+            headers=headers,
+        )
+
+    def limit_body_size(app: APIGatewayHttpResolver, next_middleware):
+        raw = app.current_event.get("body") or ""
+        # A base64 body decodes to 3/4 of its length; compare what the client actually sent.
+        size = len(raw) * 3 // 4 if app.current_event.is_base64_encoded else len(raw.encode())
+        if size > max_body_bytes:
+            raise PayloadTooLarge(f"Request body is larger than {max_body_bytes} bytes")
+        return next_middleware(app)
+
+    app.use(middlewares=[limit_body_size])
+
+    @app.exception_handler(RequestValidationError)
+    def on_validation_error(exc: RequestValidationError) -> Response:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        if any(e["type"] == "json_invalid" for e in errors):
+            return error_response(HTTPStatus.BAD_REQUEST, ErrorBody(error="malformed_json", message="Body is not valid JSON"))
+        metrics.add_metric(name="RequestRejected", unit="Count", value=1)
+        return error_response(
+            HTTPStatus.UNPROCESSABLE_ENTITY,
+            ErrorBody(error="validation_failed", message="The request does not match the schema", details=errors),
+        )
+
+    @app.exception_handler(HomewardError)
+    def on_domain_error(exc: HomewardError) -> Response:
+        status = next(
+            (s for cls, s in STATUS_BY_ERROR.items() if isinstance(exc, cls)), HTTPStatus.INTERNAL_SERVER_ERROR
+        )
+        headers = {}
+        if isinstance(exc, TooManyRequests):
+            headers["Retry-After"] = str(exc.retry_after_seconds)
+        if isinstance(exc, Unauthorized):
+            headers["WWW-Authenticate"] = "Bearer"
+        if status >= 500:
+            logger.warning("dependency failure", extra={"error": exc.code, "detail": exc.message})
+        return error_response(
+            status, ErrorBody(error=exc.code, message=exc.message, details=exc.details or None), headers
+        )
+
+    @app.exception_handler(Exception)
+    def on_unexpected(exc: Exception) -> Response:
+        # A bug, not bad input: log it with the stack, answer without one.
+        logger.exception("unhandled error")
+        metrics.add_metric(name="UnhandledError", unit="Count", value=1)
+        return error_response(
+            HTTPStatus.INTERNAL_SERVER_ERROR,
+            ErrorBody(error="internal_error", message="Something went wrong on our side; it has been logged"),
+        )
+
+    @app.not_found
+    def on_not_found(_exc: Exception) -> Response:
+        return error_response(HTTPStatus.NOT_FOUND, ErrorBody(error="not_found", message="No such route"))
+
+    return app
+
+
+def bearer_token(app: APIGatewayHttpResolver) -> str | None:
+    """The credential from `Authorization: Bearer ...` (header names are case-insensitive)."""
+    header = app.current_event.headers.get("authorization") or ""
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None

@@ -1,0 +1,109 @@
+"""PortalApiFunction: the shopper's returns portal.
+
+`POST /portal/session` signs in with order number + email and returns a token scoped to
+that one order; every other portal route requires that token.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.logging import correlation_paths
+
+from homeward.adapters.aws import client
+from homeward.adapters.dynamodb import HomewardTable
+from homeward.adapters.secrets import secret_values
+from homeward.config import PortalApiSettings, load_settings
+from homeward.domain import auth, orders
+from homeward.domain.tokens import PortalClaims, PortalTokens
+from homeward.errors import Unauthorized
+from homeward.handlers.api import ERROR_RESPONSES, bearer_token, create_app
+from homeward.models.common import ErrorBody
+from homeward.models.orders import PortalSession, ShopperOrder, SignInRequest
+from homeward.observability import logger, metrics
+
+settings = load_settings(PortalApiSettings)
+table = HomewardTable(client("dynamodb"), settings.table_name)
+app = create_app(max_body_bytes=settings.max_body_bytes)
+limits = auth.SignInLimits(
+    per_order=settings.sign_in_max_failures_per_order,
+    per_ip=settings.sign_in_max_failures_per_ip,
+    window_seconds=settings.sign_in_window_seconds,
+)
+
+ORDER_ID = Annotated[str, Path(pattern=r"^[A-Za-z0-9._:\-]{1,64}$")]
+
+
+def _err(description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"model": ErrorBody}}}
+
+
+def portal_tokens() -> PortalTokens:
+    return PortalTokens(secret_values(settings.portal_signing_key_secret), settings.portal_token_ttl_seconds)
+
+
+def portal_claims() -> PortalClaims:
+    """The verified claims of the shopper's bearer token, or 401."""
+    token = bearer_token(app)
+    if token is None:
+        raise Unauthorized("Sign in first", details={"reason": "missing_credentials"})
+    return portal_tokens().verify(token)
+
+
+@app.post(
+    "/portal/session",
+    summary="Sign in with order number and email",
+    description=(
+        "Returns a short-lived token that opens this one order. A wrong email and an unknown order "
+        "number give the same 401; repeated failures per order number or client IP give 429."
+    ),
+    tags=["Portal"],
+    responses={
+        200: {"description": "Signed in", "content": {"application/json": {"model": PortalSession}}},
+        401: _err("No order with that number and email"),
+        429: _err("Too many failed attempts; see Retry-After"),
+        **ERROR_RESPONSES,
+    },
+)
+def create_session(credentials: SignInRequest) -> PortalSession:
+    client_ip = app.current_event.request_context.http.source_ip
+    try:
+        session = auth.sign_in(
+            credentials,
+            client_ip,
+            directory=table,
+            attempts=table,
+            tokens=portal_tokens(),
+            limits=limits,
+            now=datetime.now(UTC),
+        )
+    except Exception as exc:
+        metrics.add_metric(name="SignInRejected", unit="Count", value=1)
+        logger.info("sign-in rejected", extra={"reason": getattr(exc, "code", type(exc).__name__)})
+        raise
+    metrics.add_metric(name="SignInSucceeded", unit="Count", value=1)
+    logger.info("signed in", extra={"order_id": session.order_id})
+    return session
+
+
+@app.get(
+    "/portal/orders/<order_id>",
+    summary="The shopper's view of their order",
+    tags=["Portal"],
+    responses={
+        200: {"description": "The order", "content": {"application/json": {"model": ShopperOrder}}},
+        401: _err("Missing, invalid or expired token"),
+        404: _err("No such order for this token"),
+    },
+)
+def get_order(order_id: ORDER_ID) -> ShopperOrder:
+    claims = portal_claims()
+    return orders.get_shopper_order(order_id, token_order_id=claims.order_id, store=table)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
+def lambda_handler(event: dict, context) -> dict:
+    return app.resolve(event, context)

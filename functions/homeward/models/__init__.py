@@ -1,0 +1,1 @@
+"""Pydantic models: requests, responses, stored entities and shared constrained types."""

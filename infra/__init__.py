@@ -1,0 +1,1 @@
+"""Infrastructure helpers: template loading, the local stack, OpenAPI generation, benchmarks."""
