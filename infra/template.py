@@ -117,7 +117,7 @@ def resolve(value, refs: dict[str, str], attrs: dict[tuple[str, str], str] | Non
         return value
     if len(value) != 1:
         return {k: resolve(v, refs, attrs) for k, v in value.items()}
-    (fn, arg), = value.items()
+    ((fn, arg),) = value.items()
     if fn == "Ref":
         return refs[arg]
     if fn == "Fn::GetAtt":

@@ -62,7 +62,9 @@ class HomewardTable:
 
     # ---- orders ------------------------------------------------------------------------
 
-    def upsert_order(self, order_id: str, order: OrderIn, *, content_hash: str, now: datetime) -> UpsertOutcome:
+    def upsert_order(
+        self, order_id: str, order: OrderIn, *, content_hash: str, now: datetime
+    ) -> UpsertOutcome:
         """One UpdateItem: create, replace when the content changed, or recognise a re-send.
 
         UpdateItem (not PutItem) so attributes written by other parts of Homeward on the same
@@ -109,9 +111,13 @@ class HomewardTable:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise translate_error(exc, "store order") from exc
-            current = exc.response.get("Item") or self._get_item(key, "content_hash, version, source_updated_at")
+            current = exc.response.get("Item") or self._get_item(
+                key, "content_hash, version, source_updated_at"
+            )
             if current and current.get("content_hash", {}).get("S") == content_hash:
-                return UpsertOutcome(order_id=order_id, version=int(current["version"]["N"]), result="unchanged")
+                return UpsertOutcome(
+                    order_id=order_id, version=int(current["version"]["N"]), result="unchanged"
+                )
             stored_at = (current or {}).get("source_updated_at", {}).get("S")
             raise Conflict(
                 "A newer version of this order is already stored",
@@ -125,9 +131,7 @@ class HomewardTable:
         return UpsertOutcome(order_id=order_id, version=int(old["version"]["N"]) + 1, result="updated")
 
     def get_order(self, order_id: str) -> Order | None:
-        item = self._get_item(
-            {"pk": _s(f"ORDER#{order_id}"), "sk": _s("ORDER")}, "doc, version, updated_at"
-        )
+        item = self._get_item({"pk": _s(f"ORDER#{order_id}"), "sk": _s("ORDER")}, "doc, version, updated_at")
         if item is None:
             return None
         document = json.loads(item["doc"]["S"])

@@ -24,7 +24,9 @@ FINAL_SALE_TAGS = frozenset({"final_sale", "final-sale", "no_returns"})
 class OrderStore(Protocol):
     """What the order rules need from storage (implemented in adapters/dynamodb.py)."""
 
-    def upsert_order(self, order_id: str, order: OrderIn, *, content_hash: str, now: datetime) -> UpsertOutcome: ...
+    def upsert_order(
+        self, order_id: str, order: OrderIn, *, content_hash: str, now: datetime
+    ) -> UpsertOutcome: ...
 
     def get_order(self, order_id: str) -> Order | None: ...
 

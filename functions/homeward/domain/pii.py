@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 _EMAIL_IN_TEXT = re.compile(r"([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*@([A-Za-z0-9.\-]+\.[A-Za-z]{2,})")
-_PHONE_IN_TEXT = re.compile(r"\+?\d[\d \-().]{6,}\d")
+_PHONE_IN_TEXT = re.compile(r"\+\d[\d \-().]{6,}\d")
 
 
 def mask_email(email: str) -> str:

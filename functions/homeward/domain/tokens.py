@@ -33,7 +33,9 @@ class PortalTokens:
     def __init__(self, keys: list[str], ttl_seconds: int) -> None:
         if not keys or any(len(k) < 32 for k in keys):
             raise ValueError("portal signing keys must be at least 32 characters")
-        self._serializer = URLSafeTimedSerializer(keys, salt=PORTAL_SALT, signer_kwargs={"digest_method": hashlib.sha256})
+        self._serializer = URLSafeTimedSerializer(
+            keys, salt=PORTAL_SALT, signer_kwargs={"digest_method": hashlib.sha256}
+        )
         self.ttl_seconds = ttl_seconds
 
     def issue(self, order_id: str, now: datetime) -> tuple[str, datetime]:
@@ -44,10 +46,11 @@ class PortalTokens:
         try:
             payload, issued = self._serializer.loads(token, max_age=self.ttl_seconds, return_timestamp=True)
         except SignatureExpired as exc:
-            raise Unauthorized("Your session has expired; sign in again", details={"reason": "token_expired"}) from exc
+            raise Unauthorized(
+                "Your session has expired; sign in again", details={"reason": "token_expired"}
+            ) from exc
         except BadSignature as exc:
             raise Unauthorized("Invalid session token", details={"reason": "token_invalid"}) from exc
         if not isinstance(payload, dict) or not isinstance(payload.get("o"), str):
             raise Unauthorized("Invalid session token", details={"reason": "token_invalid"})
         return PortalClaims(order_id=payload["o"], issued_at=issued.astimezone(UTC))
-

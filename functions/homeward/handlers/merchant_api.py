@@ -7,10 +7,8 @@ kept in Secrets Manager.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 
 from homeward.adapters.aws import client
@@ -19,30 +17,29 @@ from homeward.adapters.secrets import secret_values
 from homeward.config import MerchantApiSettings, load_settings
 from homeward.domain import orders
 from homeward.domain.auth import check_api_key
-from homeward.handlers.api import ERROR_RESPONSES, bearer_token, create_app
+from homeward.handlers.api import ERROR_RESPONSES, OrderIdPath, bearer_token, create_app
 from homeward.models.common import ErrorBody
 from homeward.models.orders import OrderIn, UpsertOutcome
 from homeward.observability import logger, metrics
 
 settings = load_settings(MerchantApiSettings)
 table = HomewardTable(client("dynamodb"), settings.table_name)
-app = create_app(max_body_bytes=settings.max_body_bytes)
 
-ORDER_ID = Annotated[str, Path(pattern=r"^[A-Za-z0-9._:\-]{1,64}$", description="The shop's order id")]
-AUTH_RESPONSES = {401: {"description": "Missing or invalid API key", "content": {"application/json": {"model": ErrorBody}}}}
+AUTH_RESPONSES = {
+    401: {"description": "Missing or invalid API key", "content": {"application/json": {"model": ErrorBody}}}
+}
 
 
-def require_api_key(app, next_middleware):
+def require_api_key(app) -> None:
     presented = bearer_token(app) or app.current_event.headers.get("x-api-key")
     check_api_key(presented, secret_values(settings.merchant_api_key_secret))
-    return next_middleware(app)
 
 
-app.use(middlewares=[require_api_key])
+app = create_app(max_body_bytes=settings.max_body_bytes, before_validation=[require_api_key])
 
 
 @app.put(
-    "/orders/<order_id>",
+    "/orders/<orderId>",
     summary="Create or replace an order",
     description=(
         "Idempotent upsert from the shop's back end. An identical re-send answers `unchanged`; "
@@ -50,17 +47,25 @@ app.use(middlewares=[require_api_key])
     ),
     tags=["Merchant"],
     responses={
-        200: {"description": "Updated or unchanged", "content": {"application/json": {"model": UpsertOutcome}}},
+        200: {
+            "description": "Updated or unchanged",
+            "content": {"application/json": {"model": UpsertOutcome}},
+        },
         201: {"description": "Created", "content": {"application/json": {"model": UpsertOutcome}}},
-        409: {"description": "A newer version is stored", "content": {"application/json": {"model": ErrorBody}}},
+        409: {
+            "description": "A newer version is stored",
+            "content": {"application/json": {"model": ErrorBody}},
+        },
         **AUTH_RESPONSES,
         **ERROR_RESPONSES,
     },
 )
-def put_order(order_id: ORDER_ID, order: OrderIn) -> Response[UpsertOutcome]:
+def put_order(order_id: OrderIdPath, order: OrderIn) -> Response[UpsertOutcome]:
     outcome = orders.upsert_order(order_id, order, store=table, now=datetime.now(UTC))
     metrics.add_metric(name=f"Order{outcome.result.capitalize()}", unit="Count", value=1)
-    logger.info("order upserted", extra={"order_id": order_id, "result": outcome.result, "version": outcome.version})
+    logger.info(
+        "order upserted", extra={"order_id": order_id, "result": outcome.result, "version": outcome.version}
+    )
     return Response(
         status_code=201 if outcome.result == "created" else 200,
         content_type="application/json",

@@ -7,9 +7,7 @@ that one order; every other portal route requires that token.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 
 from homeward.adapters.aws import client
@@ -19,7 +17,7 @@ from homeward.config import PortalApiSettings, load_settings
 from homeward.domain import auth, orders
 from homeward.domain.tokens import PortalClaims, PortalTokens
 from homeward.errors import Unauthorized
-from homeward.handlers.api import ERROR_RESPONSES, bearer_token, create_app
+from homeward.handlers.api import ERROR_RESPONSES, OrderIdPath, bearer_token, create_app
 from homeward.models.common import ErrorBody
 from homeward.models.orders import PortalSession, ShopperOrder, SignInRequest
 from homeward.observability import logger, metrics
@@ -32,8 +30,6 @@ limits = auth.SignInLimits(
     per_ip=settings.sign_in_max_failures_per_ip,
     window_seconds=settings.sign_in_window_seconds,
 )
-
-ORDER_ID = Annotated[str, Path(pattern=r"^[A-Za-z0-9._:\-]{1,64}$")]
 
 
 def _err(description: str) -> dict:
@@ -89,7 +85,7 @@ def create_session(credentials: SignInRequest) -> PortalSession:
 
 
 @app.get(
-    "/portal/orders/<order_id>",
+    "/portal/orders/<orderId>",
     summary="The shopper's view of their order",
     tags=["Portal"],
     responses={
@@ -98,7 +94,7 @@ def create_session(credentials: SignInRequest) -> PortalSession:
         404: _err("No such order for this token"),
     },
 )
-def get_order(order_id: ORDER_ID) -> ShopperOrder:
+def get_order(order_id: OrderIdPath) -> ShopperOrder:
     claims = portal_claims()
     return orders.get_shopper_order(order_id, token_order_id=claims.order_id, store=table)
 

@@ -104,7 +104,9 @@ class OrderIn(Strict):
             raise ValueError("lines: line_id values must be unique")
         for line in self.lines:
             if line.currency not in (None, self.currency):
-                raise ValueError(f"lines: line {line.line_id} currency {line.currency} != order {self.currency}")
+                raise ValueError(
+                    f"lines: line {line.line_id} currency {line.currency} != order {self.currency}"
+                )
             if line.discount > line.subtotal:
                 raise ValueError(f"lines: line {line.line_id} discount exceeds its subtotal")
         for payment in self.payments:
