@@ -52,7 +52,9 @@ def attempt(number, email, *, directory, attempts, now=NOW, ip="203.0.113.1", li
 
 @pytest.fixture
 def directory():
-    return FakeDirectory({"1001": [("ord_1001", "jane@example.com")], "2002": [("ord_a", "a@x.io"), ("ord_b", "b@x.io")]})
+    return FakeDirectory(
+        {"1001": [("ord_1001", "jane@example.com")], "2002": [("ord_a", "a@x.io"), ("ord_b", "b@x.io")]}
+    )
 
 
 def test_success_returns_a_token_for_that_order(directory):
@@ -102,7 +104,9 @@ def test_lockout_after_limit_blocks_even_the_right_email_until_the_window_ends(d
     assert caught.value.retry_after_seconds == window_end - int(NOW.timestamp())
     # The next window starts clean.
     later = NOW + timedelta(seconds=caught.value.retry_after_seconds)
-    assert attempt("1001", "jane@example.com", directory=directory, attempts=attempts, now=later, limits=limits)
+    assert attempt(
+        "1001", "jane@example.com", directory=directory, attempts=attempts, now=later, limits=limits
+    )
 
 
 def test_ip_limit_spans_order_numbers(directory):
@@ -113,11 +117,14 @@ def test_ip_limit_spans_order_numbers(directory):
             attempt(number, "x@example.com", directory=directory, attempts=attempts, limits=limits)
     with pytest.raises(TooManyRequests):
         attempt("1001", "jane@example.com", directory=directory, attempts=attempts, limits=limits)
-    assert attempt("1001", "jane@example.com", directory=directory, attempts=attempts, limits=limits, ip="198.51.100.9")
+    assert attempt(
+        "1001", "jane@example.com", directory=directory, attempts=attempts, limits=limits, ip="198.51.100.9"
+    )
 
 
 @pytest.mark.parametrize(
-    ("presented", "reason"), [(None, "missing_credentials"), ("", "missing_credentials"), ("nope", "invalid_credentials")]
+    ("presented", "reason"),
+    [(None, "missing_credentials"), ("", "missing_credentials"), ("nope", "invalid_credentials")],
 )
 def test_api_key_rejections(presented, reason):
     with pytest.raises(Unauthorized) as caught:

@@ -25,7 +25,9 @@ def sample(**changes) -> dict:
 
 
 def stored(body: dict | None = None) -> Order:
-    return Order.model_validate({**(body or SAMPLE), "order_id": "ord_1001", "version": 1, "received_at": "2026-11-05T08:00:00Z"})
+    return Order.model_validate(
+        {**(body or SAMPLE), "order_id": "ord_1001", "version": 1, "received_at": "2026-11-05T08:00:00Z"}
+    )
 
 
 def test_sample_total_matches_the_captured_payment():
@@ -62,7 +64,9 @@ def test_order_numbers_normalise(typed):
 
 def test_content_hash_ignores_updated_at_but_sees_real_changes():
     base = OrderIn.model_validate(SAMPLE)
-    assert orders.content_hash(base) == orders.content_hash(OrderIn.model_validate(sample(updated_at="2027-01-01T00:00:00Z")))
+    assert orders.content_hash(base) == orders.content_hash(
+        OrderIn.model_validate(sample(updated_at="2027-01-01T00:00:00Z"))
+    )
     assert orders.content_hash(base) != orders.content_hash(OrderIn.model_validate(sample(shipping=0)))
 
 
@@ -115,11 +119,16 @@ line_strategy = st.builds(
 )
 
 
-@given(lines=st.lists(line_strategy, min_size=1, max_size=20, unique_by=lambda line: line["line_id"]),
-       shipping=st.integers(0, 100_000), discount_pct=st.integers(0, 100))
+@given(
+    lines=st.lists(line_strategy, min_size=1, max_size=20, unique_by=lambda line: line["line_id"]),
+    shipping=st.integers(0, 100_000),
+    discount_pct=st.integers(0, 100),
+)
 def test_total_is_exact_and_never_negative(lines, shipping, discount_pct):
     merchandise = sum(line["unit_price"] * line["quantity"] - line["discount"] for line in lines)
-    body = sample(lines=lines, shipments=[], shipping=shipping, order_discount=merchandise * discount_pct // 100)
+    body = sample(
+        lines=lines, shipments=[], shipping=shipping, order_discount=merchandise * discount_pct // 100
+    )
     order = OrderIn.model_validate(body)
     assert isinstance(order.total, int)
     assert order.total == merchandise + sum(line["tax"] for line in lines) - body["order_discount"] + shipping
@@ -129,7 +138,10 @@ def test_total_is_exact_and_never_negative(lines, shipping, discount_pct):
 # ---- PII masking ----------------------------------------------------------------------
 
 
-@given(local=st.from_regex(r"[a-z0-9._%+\-]{1,30}", fullmatch=True), domain=st.sampled_from(["example.com", "x.io"]))
+@given(
+    local=st.from_regex(r"[a-z0-9._%+\-]{1,30}", fullmatch=True),
+    domain=st.sampled_from(["example.com", "x.io"]),
+)
 def test_masked_email_reveals_one_character_and_the_domain(local, domain):
     masked = mask_email(f"{local}@{domain}")
     assert masked == f"{local[0]}***@{domain}"

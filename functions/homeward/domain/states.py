@@ -1,0 +1,264 @@
+"""The return state machine: the one place that says which change is legal when.
+
+Two independent dimensions:
+  * parcel state - where the return is (requested ... closed, or a side exit);
+  * money state  - what happened to the refund (none -> pending -> refunded / credited / failed).
+Per item, inspection adds received quantity, condition grade and disposition; those are
+data on the line, not states.
+
+`docs/return-states.md` is generated from the tables below (`make docs`); a test fails if
+it is stale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from homeward.errors import Conflict
+
+
+class ParcelState(StrEnum):
+    REQUESTED = "requested"
+    NEEDS_REVIEW = "needs_review"
+    APPROVED = "approved"
+    LABEL_ISSUED = "label_issued"
+    IN_TRANSIT = "in_transit"
+    DELIVERED = "delivered"
+    RECEIVED = "received"
+    CLOSED = "closed"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+class MoneyState(StrEnum):
+    NONE = "none"
+    PENDING = "pending"
+    REFUNDED = "refunded"
+    CREDITED = "credited"
+    FAILED = "failed"
+
+
+class Actor(StrEnum):
+    SHOPPER = "shopper"
+    OPS = "ops"
+    CARRIER = "carrier"
+    SYSTEM = "system"
+
+
+@dataclass(frozen=True)
+class Transition:
+    action: str
+    sources: tuple[ParcelState, ...]
+    target: ParcelState
+    actors: tuple[Actor, ...]
+    event: str
+    description: str
+
+
+S = ParcelState
+A = Actor
+
+TRANSITIONS: tuple[Transition, ...] = (
+    Transition(
+        "auto_approve",
+        (S.REQUESTED,),
+        S.APPROVED,
+        (A.SYSTEM,),
+        "return.approved",
+        "Policy approves the request without review",
+    ),
+    Transition(
+        "flag_for_review",
+        (S.REQUESTED,),
+        S.NEEDS_REVIEW,
+        (A.SYSTEM,),
+        "return.needs_review",
+        "Policy sends the request to a person (reason codes say why)",
+    ),
+    Transition(
+        "approve",
+        (S.NEEDS_REVIEW,),
+        S.APPROVED,
+        (A.OPS,),
+        "return.approved",
+        "Ops approves a request waiting for review",
+    ),
+    Transition(
+        "reject",
+        (S.REQUESTED, S.NEEDS_REVIEW, S.APPROVED),
+        S.REJECTED,
+        (A.OPS,),
+        "return.rejected",
+        "Ops declines the request, with a reason; reserved quantities are released",
+    ),
+    Transition(
+        "issue_label",
+        (S.APPROVED,),
+        S.LABEL_ISSUED,
+        (A.SYSTEM, A.OPS),
+        "return.label_issued",
+        "A carrier label was bought for the return",
+    ),
+    Transition(
+        "first_scan",
+        (S.APPROVED, S.LABEL_ISSUED),
+        S.IN_TRANSIT,
+        (A.CARRIER,),
+        "return.in_transit",
+        "The carrier scanned the parcel",
+    ),
+    Transition(
+        "deliver",
+        (S.LABEL_ISSUED, S.IN_TRANSIT),
+        S.DELIVERED,
+        (A.CARRIER,),
+        "return.delivered",
+        "The carrier delivered the parcel to the warehouse",
+    ),
+    Transition(
+        "receive",
+        (S.APPROVED, S.LABEL_ISSUED, S.IN_TRANSIT, S.DELIVERED),
+        S.RECEIVED,
+        (A.OPS,),
+        "return.received",
+        "The warehouse received and inspected the items",
+    ),
+    Transition(
+        "close",
+        (S.APPROVED, S.RECEIVED),
+        S.CLOSED,
+        (A.SYSTEM, A.OPS),
+        "return.closed",
+        "Nothing more to do (refund settled; keep-the-item returns close from approved)",
+    ),
+    Transition(
+        "cancel",
+        (S.REQUESTED, S.NEEDS_REVIEW, S.APPROVED, S.LABEL_ISSUED),
+        S.CANCELLED,
+        (A.SHOPPER, A.OPS),
+        "return.cancelled",
+        "Withdrawn before drop-off; reserved quantities are released and any label voided",
+    ),
+    Transition(
+        "expire",
+        (S.LABEL_ISSUED,),
+        S.EXPIRED,
+        (A.SYSTEM,),
+        "return.expired",
+        "The label was never scanned before it expired; reserved quantities are released",
+    ),
+)
+
+TERMINAL: frozenset[ParcelState] = frozenset({S.CLOSED, S.REJECTED, S.CANCELLED, S.EXPIRED})
+# Exits that give the reserved quantities back to the order.
+RELEASES_QUANTITIES: frozenset[str] = frozenset({"reject", "cancel", "expire"})
+# States from which the parcel is (or may be) travelling back to the warehouse.
+SHOPPER_CAN_CANCEL: frozenset[ParcelState] = frozenset(
+    next(t for t in TRANSITIONS if t.action == "cancel").sources
+)
+
+MONEY_TRANSITIONS: dict[MoneyState, frozenset[MoneyState]] = {
+    MoneyState.NONE: frozenset({MoneyState.PENDING}),
+    MoneyState.PENDING: frozenset({MoneyState.REFUNDED, MoneyState.CREDITED, MoneyState.FAILED}),
+    MoneyState.FAILED: frozenset({MoneyState.PENDING}),
+    MoneyState.REFUNDED: frozenset({MoneyState.PENDING}),  # a further partial refund
+    MoneyState.CREDITED: frozenset({MoneyState.PENDING}),
+}
+
+_BY_ACTION = {t.action: t for t in TRANSITIONS}
+
+
+def transition_for(action: str) -> Transition:
+    try:
+        return _BY_ACTION[action]
+    except KeyError:
+        raise ValueError(f"unknown action {action!r}") from None
+
+
+def next_state(current: ParcelState, action: str, actor: Actor) -> Transition:
+    """The transition `action` by `actor` takes from `current`, or Conflict (409) if illegal."""
+    transition = transition_for(action)
+    if actor not in transition.actors:
+        raise Conflict(
+            f"{actor.value} may not {action} a return",
+            details={"reason": "actor_not_allowed", "action": action, "current_status": current.value},
+        )
+    if current not in transition.sources:
+        raise Conflict(
+            f"Cannot {action} a return that is {current.value}",
+            details={
+                "reason": "illegal_transition",
+                "action": action,
+                "current_status": current.value,
+                "allowed_from": [s.value for s in transition.sources],
+            },
+        )
+    return transition
+
+
+def next_money_state(current: MoneyState, target: MoneyState) -> MoneyState:
+    if target not in MONEY_TRANSITIONS[current]:
+        raise Conflict(
+            f"Refund cannot go from {current.value} to {target.value}",
+            details={"reason": "illegal_money_transition", "current_money_status": current.value},
+        )
+    return target
+
+
+def render_markdown() -> str:
+    """docs/return-states.md: the transition table and a mermaid diagram, from the code."""
+    lines = [
+        "# Return states",
+        "",
+        "Generated from `functions/homeward/domain/states.py` by `make docs`; a test fails if",
+        "this file and the code disagree. Any other change is refused with `409` and the",
+        "current state.",
+        "",
+        "## Parcel state",
+        "",
+        "| Action | From | To | Who | Event | Meaning |",
+        "|---|---|---|---|---|---|",
+    ]
+    for t in TRANSITIONS:
+        lines.append(
+            f"| `{t.action}` | {', '.join(f'`{s.value}`' for s in t.sources)} | `{t.target.value}` | "
+            f"{', '.join(a.value for a in t.actors)} | `{t.event}` | {t.description} |"
+        )
+    lines += [
+        "",
+        f"Terminal: {', '.join(f'`{s.value}`' for s in sorted(TERMINAL))}. "
+        "A new return starts in `requested` and is immediately approved or sent to review by the policy.",
+        "",
+        "```mermaid",
+        "stateDiagram-v2",
+        "    [*] --> requested",
+    ]
+    for t in TRANSITIONS:
+        for source in t.sources:
+            lines.append(f"    {source.value} --> {t.target.value}: {t.action}")
+    lines += [f"    {s.value} --> [*]" for s in sorted(TERMINAL)]
+    lines += [
+        "```",
+        "",
+        "## Money state",
+        "",
+        "Kept apart from the parcel: a keep-the-item return is refunded while the parcel state",
+        "never leaves `approved`; a refund can fail and be retried without touching the parcel.",
+        "",
+        "| From | To |",
+        "|---|---|",
+    ]
+    for source, targets in MONEY_TRANSITIONS.items():
+        lines.append(f"| `{source.value}` | {', '.join(f'`{t.value}`' for t in sorted(targets))} |")
+    lines += [
+        "",
+        "## Per item",
+        "",
+        "Each returned line also carries `received_quantity` (0 ... requested), a condition",
+        "`grade` (`a` as new, `b` light wear, `c` heavy wear, `d` unsellable) and a `disposition`",
+        "(`restock`, `not_restock`, `refurbish`, `dispose`), set at inspection.",
+        "",
+    ]
+    return "\n".join(lines)

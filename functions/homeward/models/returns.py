@@ -1,0 +1,185 @@
+"""Return models: what the shopper asks for, what eligibility answers, what we store."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from homeward.models.common import ExternalId, Strict
+from homeward.models.policy import Address, Code, Resolution
+
+Grade = Literal["a", "b", "c", "d"]
+Disposition = Literal["restock", "not_restock", "refurbish", "dispose"]
+PhotoKey = Annotated[
+    str, StringConstraints(pattern=r"^photos/[A-Za-z0-9._:\-]{1,64}/[0-9a-f]{32}\.(jpg|png|webp|heic)$")
+]
+Rma = Annotated[str, StringConstraints(pattern=r"^R-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$")]
+
+
+# ---- eligibility -------------------------------------------------------------------------
+
+
+class FeePreview(BaseModel):
+    restocking_fee_percent: int
+    return_shipping_fee: int = Field(description="Per return, unless a chosen reason waives fees")
+
+
+class LineEligibility(BaseModel):
+    line_id: str
+    sku: str
+    title: str
+    variant: str | None
+    ordered_quantity: int
+    returnable_quantity: int
+    returnable: bool
+    reason_codes: list[str] = Field(description="Why the line cannot be returned (empty when it can)")
+    deadline: date | None = Field(description="Last day to start a return for this line")
+    unit_refund: int = Field(description="Refund for one more unit before fees, minor units")
+    allowed_reasons: list[str]
+    allowed_resolutions: list[Resolution]
+    fees: FeePreview
+
+
+class Eligibility(BaseModel):
+    order_id: str
+    currency: str
+    policy_version: str
+    lines: list[LineEligibility]
+    store_credit_bonus_percent: int
+
+
+# ---- request ----------------------------------------------------------------------------
+
+
+class ReturnLineIn(Strict):
+    line_id: ExternalId
+    quantity: Annotated[int, Field(ge=1, le=10_000)]
+    reason: Code
+    sub_reason: Code | None = None
+    resolution: Resolution
+    exchange_variant: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = Field(
+        default=None, description="For exchanges: the SKU or variant wanted instead"
+    )
+    photos: list[PhotoKey] = Field(default_factory=list, max_length=10)
+
+
+class ReturnRequest(Strict):
+    """Body of `POST /portal/orders/{orderId}/returns` (and of the ops on-behalf route)."""
+
+    lines: list[ReturnLineIn] = Field(min_length=1, max_length=50)
+    note: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+# ---- stored return ---------------------------------------------------------------------
+
+
+class LineRefund(BaseModel):
+    merchandise: int
+    discount: int
+    order_discount: int
+    tax: int
+    restocking_fee: int
+    amount: int = Field(description="merchandise - discounts + tax - restocking fee")
+
+
+class RefundPreview(BaseModel):
+    currency: str
+    refund_total: int = Field(description="To the original payment, after the return-shipping fee")
+    store_credit_total: int = Field(description="Store credit including the bonus")
+    store_credit_bonus: int
+    exchange_value: int = Field(description="Value credited towards exchanges")
+    keep_item_total: int
+    return_shipping_fee: int
+    restocking_fees: int
+
+
+class ReturnLine(BaseModel):
+    line_id: str
+    sku: str
+    title: str
+    variant: str | None
+    quantity: int
+    previously_returned: int = Field(
+        description="Units of this line in earlier returns when this one was made"
+    )
+    reason: str
+    sub_reason: str | None
+    resolution: Resolution
+    exchange_variant: str | None
+    photos: list[str]
+    refund: LineRefund
+    received_quantity: int = 0
+    grade: Grade | None = None
+    disposition: Disposition | None = None
+    inspection_note: str | None = None
+
+
+class Decision(BaseModel):
+    outcome: Literal["approved", "needs_review"]
+    reason_codes: list[str]
+
+
+class ReturnRecord(BaseModel):
+    rma: str
+    order_id: str
+    order_number: str
+    status: str
+    money_status: str
+    version: int
+    filed_by: Literal["shopper", "ops"]
+    policy_version: str
+    currency: str
+    lines: list[ReturnLine]
+    note: str | None
+    preview: RefundPreview
+    decision: Decision
+    warehouse_id: str
+    destination: Address
+    created_at: datetime
+    updated_at: datetime
+    request_hash: str
+    customer_fp: str
+    rejection_reason: str | None = None
+
+
+class TimelineEntry(BaseModel):
+    seq: int
+    at: datetime
+    type: str
+    actor: Literal["shopper", "ops", "carrier", "system"]
+    actor_id: str | None = None
+    from_status: str | None = None
+    to_status: str | None = None
+    note: str | None = None
+    data: dict = Field(default_factory=dict)
+    shopper_visible: bool = True
+
+
+# ---- ops inputs --------------------------------------------------------------------------
+
+
+class RejectRequest(Strict):
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+
+class InspectedLine(Strict):
+    line_id: ExternalId
+    received_quantity: Annotated[int, Field(ge=0, le=10_000)]
+    grade: Grade
+    disposition: Disposition
+    note: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+class ReceiveRequest(Strict):
+    lines: list[InspectedLine] = Field(min_length=1, max_length=50)
+
+
+class NoteRequest(Strict):
+    note: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    shopper_visible: bool = False
+
+
+class CancelRequest(Strict):
+    reason: Annotated[str, StringConstraints(max_length=500)] | None = None
