@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from homeward.domain import auth
 from homeward.domain.orders import email_fingerprint
 from homeward.domain.tokens import PortalTokens
@@ -38,7 +37,10 @@ class FakeAttempts:
             self.counts[(k, window_start)] = self.counts.get((k, window_start), 0) + 1
 
 
-def attempt(number, email, *, directory, attempts, now=NOW, ip="203.0.113.1", limits=auth.SignInLimits()):
+DEFAULT_LIMITS = auth.SignInLimits()
+
+
+def attempt(number, email, *, directory, attempts, now=NOW, ip="203.0.113.1", limits=DEFAULT_LIMITS):
     return auth.sign_in(
         SignInRequest(order_number=number, email=email),
         ip,

@@ -6,9 +6,8 @@ import io
 import json
 
 import pytest
-from pydantic import ValidationError
-
 from homeward.config import PortalApiSettings, load_settings
+from pydantic import ValidationError
 
 
 def test_missing_required_setting_fails_loudly(monkeypatch):
@@ -33,7 +32,6 @@ def test_settings_read_from_environment(monkeypatch):
 
 def test_log_lines_are_json_with_pii_masked():
     from aws_lambda_powertools import Logger
-
     from homeward.observability import MaskingFormatter
 
     stream = io.StringIO()

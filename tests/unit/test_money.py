@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from homeward.domain.money import allocate, line_amounts, percent_of
 from hypothesis import assume, given
 from hypothesis import strategies as st
-
-from homeward.domain.money import allocate, line_amounts, percent_of
 
 
 def test_allocate_examples():

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-from pydantic import ValidationError
-
 from homeward.domain import orders
 from homeward.domain.pii import mask_email, mask_phone, mask_text
 from homeward.errors import NotFound
 from homeward.models.orders import Order, OrderIn
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
 from tests.conftest import load_event
 
 SAMPLE = json.loads(load_event("merchant_api.put_order")["body"])

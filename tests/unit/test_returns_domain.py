@@ -7,10 +7,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import settings
-from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
-
 from homeward.domain import eligibility as elig
 from homeward.domain import returns
 from homeward.domain.states import TERMINAL, Actor, ParcelState
@@ -18,6 +14,10 @@ from homeward.errors import Conflict, Unprocessable
 from homeward.models.orders import Order
 from homeward.models.policy import ReturnPolicy
 from homeward.models.returns import InspectedLine, ReceiveRequest, ReturnRequest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
 from tests.conftest import load_event
 
 POLICY = ReturnPolicy.model_validate_json(

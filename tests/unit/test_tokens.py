@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
 from homeward.domain.tokens import PortalTokens
 from homeward.errors import Unauthorized
+from hypothesis import given
+from hypothesis import strategies as st
 
 OLD, NEW = "o" * 40, "n" * 40
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
