@@ -24,6 +24,8 @@ _PLACEHOLDER_ENV = {
     "TABLE_NAME": "openapi",
     "MERCHANT_API_KEY_SECRET": "openapi",
     "PORTAL_SIGNING_KEY_SECRET": "openapi",
+    "PHOTOS_BUCKET": "openapi",
+    "DOMAIN_EVENTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:openapi",
 }
 
 

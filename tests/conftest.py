@@ -38,6 +38,8 @@ TEST_ENV = {
     "MERCHANT_API_KEY_SECRET": "homeward/test/merchant-api-key",
     "PORTAL_SIGNING_KEY_SECRET": "homeward/test/portal-signing-key",
     "PORTAL_TOKEN_TTL_SECONDS": "1800",
+    "PHOTOS_BUCKET": "homeward-test-photos",
+    "DOMAIN_EVENTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:homeward-test-domain-events",
 }
 os.environ.update(TEST_ENV)
 
@@ -88,7 +90,7 @@ def invoke(module: str, event: dict) -> HttpResult:
 
 @pytest.fixture
 def aws():
-    """moto with the template's table and the two secrets, fresh for each test."""
+    """moto with the template's table, secrets, photo bucket and event topic, fresh for each test."""
     import boto3
     from moto import mock_aws
 
@@ -99,4 +101,6 @@ def aws():
         secrets = boto3.client("secretsmanager")
         secrets.create_secret(Name=TEST_ENV["MERCHANT_API_KEY_SECRET"], SecretString=MERCHANT_KEY)
         secrets.create_secret(Name=TEST_ENV["PORTAL_SIGNING_KEY_SECRET"], SecretString=SIGNING_KEY)
+        boto3.client("s3").create_bucket(Bucket=TEST_ENV["PHOTOS_BUCKET"])
+        boto3.client("sns").create_topic(Name="homeward-test-domain-events")
         yield

@@ -38,3 +38,22 @@ SettingsT = TypeVar("SettingsT", bound=BaseModel)
 def load_settings(model: type[SettingsT]) -> SettingsT:
     """Validate the process environment against a settings model."""
     return model.model_validate(dict(os.environ))
+
+
+class PortalReturnsSettings(CommonSettings):
+    portal_signing_key_secret: str = Field(alias="PORTAL_SIGNING_KEY_SECRET", min_length=1)
+    portal_token_ttl_seconds: int = Field(default=1800, alias="PORTAL_TOKEN_TTL_SECONDS", ge=60, le=86400)
+    photos_bucket: str = Field(alias="PHOTOS_BUCKET", min_length=3)
+    photo_max_bytes: int = Field(default=10 * 1024 * 1024, alias="PHOTO_MAX_BYTES", ge=1024)
+    return_policy_parameter: str | None = Field(default=None, alias="RETURN_POLICY_PARAMETER")
+
+
+class OpsApiSettings(CommonSettings):
+    merchant_api_key_secret: str = Field(alias="MERCHANT_API_KEY_SECRET", min_length=1)
+    return_policy_parameter: str | None = Field(default=None, alias="RETURN_POLICY_PARAMETER")
+
+
+class DomainEventsSettings(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    domain_events_topic_arn: str = Field(alias="DOMAIN_EVENTS_TOPIC_ARN", min_length=20)

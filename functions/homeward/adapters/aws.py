@@ -21,7 +21,11 @@ _CONFIG = Config(
 )
 
 
+# Presigned S3 URLs must be SigV4, as production requires.
+_SERVICE_CONFIG = {"s3": _CONFIG.merge(Config(signature_version="s3v4"))}
+
+
 @cache
 def client(service: str):
     """The process-wide client for an AWS service."""
-    return boto3.client(service, config=_CONFIG)
+    return boto3.client(service, config=_SERVICE_CONFIG.get(service, _CONFIG))

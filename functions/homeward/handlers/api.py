@@ -53,6 +53,14 @@ ERROR_RESPONSES = {
 }
 
 
+def error_docs(descriptions: dict[int, str]) -> dict:
+    """OpenAPI `responses` entries for error statuses, all with the ErrorBody model."""
+    return {
+        status: {"description": text, "content": {"application/json": {"model": ErrorBody}}}
+        for status, text in descriptions.items()
+    }
+
+
 def create_app(*, max_body_bytes: int, before_validation: list[Gate] | None = None) -> APIGatewayHttpResolver:
     """A resolver with validation, the error map, and checks that run before body parsing.
 
@@ -152,3 +160,41 @@ def bearer_token(app: APIGatewayHttpResolver) -> str | None:
     if scheme.lower() != "bearer":
         return None
     return token.strip() or None
+
+
+def api_key_gate(secret_id: str) -> Gate:
+    """A gate admitting requests with a valid merchant API key (Bearer or X-Api-Key)."""
+    from homeward.adapters.secrets import secret_values
+    from homeward.domain.auth import check_api_key
+
+    def require_api_key(app: APIGatewayHttpResolver) -> None:
+        presented = bearer_token(app) or app.current_event.headers.get("x-api-key")
+        check_api_key(presented, secret_values(secret_id))
+
+    return require_api_key
+
+
+class PortalAuth:
+    """Issues and checks shopper portal tokens with the signing key(s) from Secrets Manager."""
+
+    def __init__(self, secret_id: str, ttl_seconds: int) -> None:
+        self._secret_id = secret_id
+        self._ttl = ttl_seconds
+
+    def tokens(self):
+        from homeward.adapters.secrets import secret_values
+        from homeward.domain.tokens import PortalTokens
+
+        return PortalTokens(secret_values(self._secret_id), self._ttl)
+
+    def order_id(self, app: APIGatewayHttpResolver) -> str:
+        """The one order the caller's token opens, or 401."""
+        token = bearer_token(app)
+        if token is None:
+            raise Unauthorized("Sign in first", details={"reason": "missing_credentials"})
+        return self.tokens().verify(token).order_id
+
+    def require_order(self, app: APIGatewayHttpResolver, order_id: str) -> None:
+        """404 (not 403) for another order: a token must not reveal whether other orders exist."""
+        if self.order_id(app) != order_id:
+            raise NotFound("Order not found")

@@ -13,11 +13,9 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from homeward.adapters.aws import client
 from homeward.adapters.dynamodb import HomewardTable
-from homeward.adapters.secrets import secret_values
 from homeward.config import MerchantApiSettings, load_settings
 from homeward.domain import orders
-from homeward.domain.auth import check_api_key
-from homeward.handlers.api import ERROR_RESPONSES, OrderIdPath, bearer_token, create_app
+from homeward.handlers.api import ERROR_RESPONSES, OrderIdPath, api_key_gate, create_app
 from homeward.models.common import ErrorBody
 from homeward.models.orders import OrderIn, UpsertOutcome
 from homeward.observability import logger, metrics
@@ -30,12 +28,9 @@ AUTH_RESPONSES = {
 }
 
 
-def require_api_key(app) -> None:
-    presented = bearer_token(app) or app.current_event.headers.get("x-api-key")
-    check_api_key(presented, secret_values(settings.merchant_api_key_secret))
-
-
-app = create_app(max_body_bytes=settings.max_body_bytes, before_validation=[require_api_key])
+app = create_app(
+    max_body_bytes=settings.max_body_bytes, before_validation=[api_key_gate(settings.merchant_api_key_secret)]
+)
 
 
 @app.put(

@@ -12,12 +12,9 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from homeward.adapters.aws import client
 from homeward.adapters.dynamodb import HomewardTable
-from homeward.adapters.secrets import secret_values
 from homeward.config import PortalApiSettings, load_settings
 from homeward.domain import auth, orders
-from homeward.domain.tokens import PortalClaims, PortalTokens
-from homeward.errors import Unauthorized
-from homeward.handlers.api import ERROR_RESPONSES, OrderIdPath, bearer_token, create_app
+from homeward.handlers.api import ERROR_RESPONSES, OrderIdPath, PortalAuth, create_app
 from homeward.models.common import ErrorBody
 from homeward.models.orders import PortalSession, ShopperOrder, SignInRequest
 from homeward.observability import logger, metrics
@@ -25,6 +22,7 @@ from homeward.observability import logger, metrics
 settings = load_settings(PortalApiSettings)
 table = HomewardTable(client("dynamodb"), settings.table_name)
 app = create_app(max_body_bytes=settings.max_body_bytes)
+portal = PortalAuth(settings.portal_signing_key_secret, settings.portal_token_ttl_seconds)
 limits = auth.SignInLimits(
     per_order=settings.sign_in_max_failures_per_order,
     per_ip=settings.sign_in_max_failures_per_ip,
@@ -34,18 +32,6 @@ limits = auth.SignInLimits(
 
 def _err(description: str) -> dict:
     return {"description": description, "content": {"application/json": {"model": ErrorBody}}}
-
-
-def portal_tokens() -> PortalTokens:
-    return PortalTokens(secret_values(settings.portal_signing_key_secret), settings.portal_token_ttl_seconds)
-
-
-def portal_claims() -> PortalClaims:
-    """The verified claims of the shopper's bearer token, or 401."""
-    token = bearer_token(app)
-    if token is None:
-        raise Unauthorized("Sign in first", details={"reason": "missing_credentials"})
-    return portal_tokens().verify(token)
 
 
 @app.post(
@@ -71,7 +57,7 @@ def create_session(credentials: SignInRequest) -> PortalSession:
             client_ip,
             directory=table,
             attempts=table,
-            tokens=portal_tokens(),
+            tokens=portal.tokens(),
             limits=limits,
             now=datetime.now(UTC),
         )
@@ -95,8 +81,7 @@ def create_session(credentials: SignInRequest) -> PortalSession:
     },
 )
 def get_order(order_id: OrderIdPath) -> ShopperOrder:
-    claims = portal_claims()
-    return orders.get_shopper_order(order_id, token_order_id=claims.order_id, store=table)
+    return orders.get_shopper_order(order_id, token_order_id=portal.order_id(app), store=table)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

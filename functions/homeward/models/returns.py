@@ -183,3 +183,66 @@ class NoteRequest(Strict):
 
 class CancelRequest(Strict):
     reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+# ---- responses -----------------------------------------------------------------------------
+
+
+class ShopperReturn(BaseModel):
+    """A return as its shopper sees it."""
+
+    rma: str
+    order_id: str
+    status: str
+    money_status: str
+    created_at: datetime
+    updated_at: datetime
+    lines: list[ReturnLine]
+    preview: RefundPreview
+    destination: Address
+    can_cancel: bool
+    rejection_reason: str | None
+    timeline: list[TimelineEntry]
+
+
+class ShopperReturnList(BaseModel):
+    returns: list[ShopperReturn]
+
+
+class OpsReturn(BaseModel):
+    """Everything about a return, for ops: the record and the full audit timeline."""
+
+    record: ReturnRecord
+    timeline: list[TimelineEntry]
+
+
+class ReturnSummary(BaseModel):
+    rma: str
+    order_id: str
+    order_number: str
+    status: str
+    money_status: str
+    created_at: datetime
+    updated_at: datetime
+    currency: str
+    refund_total: int
+    units: int
+
+
+class ReturnPage(BaseModel):
+    returns: list[ReturnSummary]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+
+
+class PhotoUploadRequest(Strict):
+    content_type: Literal["image/jpeg", "image/png", "image/webp", "image/heic"]
+
+
+class PhotoUpload(BaseModel):
+    """A presigned S3 POST: send the file as multipart/form-data with these fields, then `file`."""
+
+    url: str
+    fields: dict[str, str]
+    key: str = Field(description="Reference this key in the return request's `photos`")
+    max_bytes: int
+    expires_in_seconds: int

@@ -1,0 +1,199 @@
+"""Use cases over returns: start one, act on one, read them. Storage comes in as a port."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from homeward.domain import returns
+from homeward.domain.eligibility import eligibility
+from homeward.domain.orders import email_fingerprint
+from homeward.domain.states import SHOPPER_CAN_CANCEL, Actor, ParcelState
+from homeward.errors import Conflict, NotFound, Unprocessable
+from homeward.models.orders import Order
+from homeward.models.policy import ReturnPolicy
+from homeward.models.returns import (
+    Eligibility,
+    ReceiveRequest,
+    ReturnRecord,
+    ReturnRequest,
+    TimelineEntry,
+)
+
+# Optimistic reservation: a concurrent return on the same lines makes us re-read and retry.
+_RESERVATION_ATTEMPTS = 3
+
+
+class ReturnStore(Protocol):
+    def order_with_reservations(self, order_id: str) -> tuple[Order, dict[str, int]] | None: ...
+
+    def customer_returns_since(self, customer_fp: str, since: datetime) -> int: ...
+
+    def get_return(
+        self, rma: str, *, with_timeline: bool = False
+    ) -> tuple[ReturnRecord, list[TimelineEntry]] | None: ...
+
+    def returns_for_order(self, order_id: str) -> list[ReturnRecord]: ...
+
+    def create_return(
+        self, record: ReturnRecord, events: list[TimelineEntry], reserved_before: dict[str, int]
+    ) -> None: ...
+
+    def save_change(
+        self,
+        record: ReturnRecord,
+        events: list[TimelineEntry],
+        *,
+        expected_version: int,
+        release: dict[str, int],
+    ) -> None: ...
+
+
+def order_eligibility(
+    order_id: str, *, store: ReturnStore, policy: ReturnPolicy, now: datetime
+) -> Eligibility:
+    found = store.order_with_reservations(order_id)
+    if found is None:
+        raise NotFound("Order not found")
+    order, reserved = found
+    return eligibility(order, reserved=reserved, policy=policy, now=now)
+
+
+def start_return(
+    order_id: str,
+    request: ReturnRequest,
+    *,
+    idempotency_key: str | None,
+    store: ReturnStore,
+    policy: ReturnPolicy,
+    filed_by: Actor,
+    actor_id: str | None,
+    now: datetime,
+) -> tuple[ReturnRecord, list[TimelineEntry], bool]:
+    """Create a return: (record, timeline, created). A repeated Idempotency-Key gives the first one."""
+    rma = returns.new_rma(order_id, idempotency_key)
+    if idempotency_key:
+        # Before any rule: a replay must get the first answer even if that return used up the units.
+        earlier = store.get_return(rma, with_timeline=True)
+        if earlier is not None:
+            return _replay(earlier[0], request), earlier[1], False
+    for _attempt in range(_RESERVATION_ATTEMPTS):
+        found = store.order_with_reservations(order_id)
+        if found is None:
+            raise NotFound("Order not found")
+        order, reserved = found
+        recent = store.customer_returns_since(
+            email_fingerprint(order.customer.email), now - timedelta(days=90)
+        )
+        change = returns.create_return(
+            order,
+            request,
+            rma=rma,
+            reserved=reserved,
+            policy=policy,
+            customer_returns_90_days=recent,
+            filed_by=filed_by,
+            actor_id=actor_id,
+            now=now,
+        )
+        try:
+            store.create_return(change.record, change.events, reserved)
+        except Conflict as exc:
+            reason = exc.details.get("reason")
+            if reason == "return_exists" and idempotency_key:
+                # A concurrent identical submit won the race.
+                winner = store.get_return(rma, with_timeline=True)
+                if winner is not None:
+                    return _replay(winner[0], request), winner[1], False
+            if reason == "quantities_changed":
+                continue  # someone else reserved units meanwhile: re-read and re-check
+            raise
+        return change.record, change.events, True
+    raise Conflict("The order is being changed by another request; try again", details={"reason": "busy"})
+
+
+def _replay(record: ReturnRecord, request: ReturnRequest) -> ReturnRecord:
+    if record.request_hash != returns.request_hash(request):
+        raise Unprocessable(
+            "This Idempotency-Key was already used with a different request",
+            details={"reason": "idempotency_key_reused", "rma": record.rma},
+        )
+    return record
+
+
+def get_for_order(order_id: str, rma: str, *, store: ReturnStore) -> tuple[ReturnRecord, list[TimelineEntry]]:
+    """A return of this order with its timeline; another order's return is simply not found."""
+    found = store.get_return(rma, with_timeline=True)
+    if found is None or found[0].order_id != order_id:
+        raise NotFound("Return not found")
+    return found
+
+
+def get_return(rma: str, *, store: ReturnStore) -> tuple[ReturnRecord, list[TimelineEntry]]:
+    found = store.get_return(rma, with_timeline=True)
+    if found is None:
+        raise NotFound("Return not found")
+    return found
+
+
+def act(
+    rma: str,
+    action: str,
+    *,
+    store: ReturnStore,
+    actor: Actor,
+    actor_id: str | None,
+    now: datetime,
+    note: str | None = None,
+    order_id: str | None = None,
+) -> tuple[ReturnRecord, list[TimelineEntry]]:
+    """Apply one state-machine action, written only if nobody changed the return meanwhile."""
+    record, timeline = get_for_order(order_id, rma, store=store) if order_id else get_return(rma, store=store)
+    change = returns.apply_action(record, action, actor=actor, actor_id=actor_id, now=now, note=note)
+    _save(store, change, record)
+    return change.record, timeline + change.events
+
+
+def receive(
+    rma: str, inspection: ReceiveRequest, *, store: ReturnStore, actor_id: str | None, now: datetime
+) -> tuple[ReturnRecord, list[TimelineEntry]]:
+    record, timeline = get_return(rma, store=store)
+    change = returns.receive(record, inspection, actor_id=actor_id, now=now)
+    _save(store, change, record)
+    return change.record, timeline + change.events
+
+
+def add_note(
+    rma: str, note: str, *, shopper_visible: bool, store: ReturnStore, actor_id: str | None, now: datetime
+) -> tuple[ReturnRecord, list[TimelineEntry]]:
+    record, timeline = get_return(rma, store=store)
+    change = returns.add_note(
+        record, note, shopper_visible=shopper_visible, actor=Actor.OPS, actor_id=actor_id, now=now
+    )
+    _save(store, change, record)
+    return change.record, timeline + change.events
+
+
+def _save(store: ReturnStore, change: returns.Change, before: ReturnRecord) -> None:
+    try:
+        store.save_change(
+            change.record, change.events, expected_version=before.version, release=change.release
+        )
+    except Conflict as exc:
+        if exc.details.get("reason") != "version_changed":
+            raise
+        current = store.get_return(before.rma)
+        status = current[0].status if current else before.status
+        raise Conflict(
+            "The return changed meanwhile; reload it and try again",
+            details={"reason": "concurrent_change", "current_status": status},
+        ) from exc
+
+
+def shopper_timeline(timeline: list[TimelineEntry]) -> list[TimelineEntry]:
+    """What a shopper may see: state changes and notes meant for them, without staff identities."""
+    return [e.model_copy(update={"actor_id": None}) for e in timeline if e.shopper_visible]
+
+
+def can_shopper_cancel(record: ReturnRecord) -> bool:
+    return ParcelState(record.status) in SHOPPER_CAN_CANCEL

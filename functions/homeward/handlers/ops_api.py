@@ -1,0 +1,177 @@
+"""OpsApiFunction: the merchant's team reviews, inspects and manages returns.
+
+Authenticated like the merchant API (the merchant API key). `X-Actor` names the person
+acting (e.g. their email); it goes on the audit timeline.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import UTC, datetime
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
+from aws_lambda_powertools.logging import correlation_paths
+
+from homeward.adapters.aws import client
+from homeward.adapters.dynamodb import ReturnsTable
+from homeward.adapters.policy import load_policy
+from homeward.config import OpsApiSettings, load_settings
+from homeward.domain import return_service
+from homeward.domain.states import Actor, ParcelState
+from homeward.errors import Unprocessable
+from homeward.handlers.api import ERROR_RESPONSES, OrderIdPath, api_key_gate, create_app, error_docs
+from homeward.models.returns import (
+    CancelRequest,
+    NoteRequest,
+    OpsReturn,
+    ReceiveRequest,
+    RejectRequest,
+    ReturnPage,
+    ReturnRequest,
+    ReturnSummary,
+)
+from homeward.observability import logger, metrics
+
+settings = load_settings(OpsApiSettings)
+store = ReturnsTable(client("dynamodb"), settings.table_name)
+app = create_app(
+    max_body_bytes=settings.max_body_bytes, before_validation=[api_key_gate(settings.merchant_api_key_secret)]
+)
+
+RmaPath = Annotated[str, Path(pattern=r"^R-[0-9A-Z]{4}-[0-9A-Z]{4}$")]
+ActorHeader = Annotated[
+    str | None, Header(alias="x-actor", max_length=200, description="Who is acting, for the audit timeline")
+]
+StatusQuery = Annotated[ParcelState, Query(description="Which status to list")]
+ERRORS = {
+    **error_docs({401: "Missing or invalid API key", 404: "No such return", 409: "Illegal now"}),
+    **ERROR_RESPONSES,
+}
+TAGS = ["Ops"]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _view(record, timeline) -> OpsReturn:
+    return OpsReturn(record=record, timeline=timeline)
+
+
+def _decode_cursor(cursor: str | None) -> dict | None:
+    if not cursor:
+        return None
+    try:
+        return json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (binascii.Error, ValueError) as exc:
+        raise Unprocessable("Invalid cursor", details={"reason": "invalid_cursor"}) from exc
+
+
+@app.get(
+    "/ops/returns", summary="List returns by status and date (newest first)", tags=TAGS, responses=ERRORS
+)
+def list_returns(
+    status: StatusQuery,
+    since: Annotated[datetime | None, Query(alias="from", description="Created at or after")] = None,
+    until: Annotated[datetime | None, Query(alias="to", description="Created at or before")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[str | None, Query(max_length=2000)] = None,
+) -> ReturnPage:
+    rows, last = store.returns_by_status(
+        status.value, since=since, until=until, limit=limit, cursor=_decode_cursor(cursor)
+    )
+    next_cursor = base64.urlsafe_b64encode(json.dumps(last).encode()).decode() if last else None
+    return ReturnPage(returns=[ReturnSummary.model_validate(r) for r in rows], next_cursor=next_cursor)
+
+
+@app.get(
+    "/ops/returns/<rma>", summary="A return in full, with its audit timeline", tags=TAGS, responses=ERRORS
+)
+def get_return(rma: RmaPath) -> OpsReturn:
+    return _view(*return_service.get_return(rma, store=store))
+
+
+def _act(rma: str, action: str, actor: str | None, note: str | None = None) -> OpsReturn:
+    record, timeline = return_service.act(
+        rma, action, store=store, actor=Actor.OPS, actor_id=actor, now=_now(), note=note
+    )
+    metrics.add_metric(name=f"Return{action.capitalize()}ByOps", unit="Count", value=1)
+    logger.info("ops action", extra={"rma": rma, "action": action, "status": record.status})
+    return _view(record, timeline)
+
+
+@app.post(
+    "/ops/returns/<rma>/approve", summary="Approve a return waiting for review", tags=TAGS, responses=ERRORS
+)
+def approve(rma: RmaPath, x_actor: ActorHeader = None) -> OpsReturn:
+    return _act(rma, "approve", x_actor)
+
+
+@app.post("/ops/returns/<rma>/reject", summary="Reject a return, with a reason", tags=TAGS, responses=ERRORS)
+def reject(rma: RmaPath, request: RejectRequest, x_actor: ActorHeader = None) -> OpsReturn:
+    return _act(rma, "reject", x_actor, note=request.reason)
+
+
+@app.post("/ops/returns/<rma>/cancel", summary="Cancel a return", tags=TAGS, responses=ERRORS)
+def cancel(rma: RmaPath, request: CancelRequest, x_actor: ActorHeader = None) -> OpsReturn:
+    return _act(rma, "cancel", x_actor, note=request.reason)
+
+
+@app.post(
+    "/ops/returns/<rma>/receive",
+    summary="Receive and inspect: quantity, grade (a-d) and disposition per line",
+    tags=TAGS,
+    responses=ERRORS,
+)
+def receive(rma: RmaPath, inspection: ReceiveRequest, x_actor: ActorHeader = None) -> OpsReturn:
+    record, timeline = return_service.receive(rma, inspection, store=store, actor_id=x_actor, now=_now())
+    metrics.add_metric(name="ReturnReceived", unit="Count", value=1)
+    return _view(record, timeline)
+
+
+@app.post("/ops/returns/<rma>/notes", summary="Add a note to the timeline", tags=TAGS, responses=ERRORS)
+def add_note(rma: RmaPath, request: NoteRequest, x_actor: ActorHeader = None) -> OpsReturn:
+    record, timeline = return_service.add_note(
+        rma, request.note, shopper_visible=request.shopper_visible, store=store, actor_id=x_actor, now=_now()
+    )
+    return _view(record, timeline)
+
+
+@app.post(
+    "/ops/orders/<orderId>/returns",
+    summary="File a return on a shopper's behalf",
+    description="Same rules as the portal, without automatic review (staff already reviewed it).",
+    tags=TAGS,
+    responses={201: {"description": "Created"}, 200: {"description": "Idempotent replay"}, **ERRORS},
+)
+def file_return(
+    order_id: OrderIdPath,
+    request: ReturnRequest,
+    idempotency_key: Annotated[
+        str | None, Header(alias="idempotency-key", pattern=r"^[A-Za-z0-9._:\-]{8,128}$")
+    ] = None,
+    x_actor: ActorHeader = None,
+) -> Response[OpsReturn]:
+    record, timeline, created = return_service.start_return(
+        order_id,
+        request,
+        idempotency_key=idempotency_key,
+        store=store,
+        policy=load_policy(settings.return_policy_parameter),
+        filed_by=Actor.OPS,
+        actor_id=x_actor,
+        now=_now(),
+    )
+    return Response(
+        status_code=201 if created else 200, content_type="application/json", body=_view(record, timeline)
+    )
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
+def lambda_handler(event: dict, context) -> dict:
+    return app.resolve(event, context)

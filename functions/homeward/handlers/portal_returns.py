@@ -1,0 +1,207 @@
+"""PortalReturnsFunction: a signed-in shopper's returns.
+
+Eligibility, photo uploads, starting a return (with `Idempotency-Key`), listing and
+reading returns with their shopper timeline, and cancelling before drop-off. Every route
+needs the portal token of this very order.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path
+from aws_lambda_powertools.logging import correlation_paths
+
+from homeward.adapters.aws import client
+from homeward.adapters.dynamodb import ReturnsTable
+from homeward.adapters.policy import load_policy
+from homeward.adapters.storage import presigned_photo_post
+from homeward.config import PortalReturnsSettings, load_settings
+from homeward.domain import return_service
+from homeward.domain.states import Actor
+from homeward.handlers.api import ERROR_RESPONSES, OrderIdPath, PortalAuth, create_app, error_docs
+from homeward.models.returns import (
+    CancelRequest,
+    Eligibility,
+    PhotoUpload,
+    PhotoUploadRequest,
+    ReturnRecord,
+    ReturnRequest,
+    ShopperReturn,
+    ShopperReturnList,
+    TimelineEntry,
+)
+from homeward.observability import logger, metrics
+
+settings = load_settings(PortalReturnsSettings)
+store = ReturnsTable(client("dynamodb"), settings.table_name)
+portal = PortalAuth(settings.portal_signing_key_secret, settings.portal_token_ttl_seconds)
+app = create_app(max_body_bytes=settings.max_body_bytes)
+
+RmaPath = Annotated[
+    str, Path(pattern=r"^R-[0-9A-Z]{4}-[0-9A-Z]{4}$", description="Return number, e.g. R-7K3M-9QXA")
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="idempotency-key",
+        pattern=r"^[A-Za-z0-9._:\-]{8,128}$",
+        description="Makes a retried submit return the first result instead of a second return",
+    ),
+]
+AUTH_ERRORS = error_docs({401: "Missing, invalid or expired token", 404: "Not this token's order or return"})
+
+
+def shopper_return(record: ReturnRecord, timeline: list[TimelineEntry]) -> ShopperReturn:
+    return ShopperReturn(
+        rma=record.rma,
+        order_id=record.order_id,
+        status=record.status,
+        money_status=record.money_status,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+        lines=record.lines,
+        preview=record.preview,
+        destination=record.destination,
+        can_cancel=return_service.can_shopper_cancel(record),
+        rejection_reason=record.rejection_reason,
+        timeline=return_service.shopper_timeline(timeline),
+    )
+
+
+@app.get(
+    "/portal/orders/<orderId>/eligibility",
+    summary="What can be returned, until when, and for how much",
+    tags=["Portal returns"],
+    responses={200: {"description": "Per line eligibility"}, **AUTH_ERRORS},
+)
+def get_eligibility(order_id: OrderIdPath) -> Eligibility:
+    portal.require_order(app, order_id)
+    return return_service.order_eligibility(
+        order_id, store=store, policy=load_policy(settings.return_policy_parameter), now=datetime.now(UTC)
+    )
+
+
+@app.post(
+    "/portal/orders/<orderId>/photos",
+    summary="Get a presigned upload for one photo",
+    tags=["Portal returns"],
+    responses={
+        200: {"description": "Upload with a multipart POST to `url`"},
+        **AUTH_ERRORS,
+        **ERROR_RESPONSES,
+    },
+)
+def create_photo_upload(order_id: OrderIdPath, upload: PhotoUploadRequest) -> PhotoUpload:
+    portal.require_order(app, order_id)
+    extension = upload.content_type.split("/")[1].replace("jpeg", "jpg")
+    key = f"photos/{order_id}/{uuid.uuid4().hex}.{extension}"
+    expires = 900
+    post = presigned_photo_post(
+        settings.photos_bucket, key, upload.content_type, max_bytes=settings.photo_max_bytes, expires=expires
+    )
+    return PhotoUpload(
+        url=post["url"],
+        fields=post["fields"],
+        key=key,
+        max_bytes=settings.photo_max_bytes,
+        expires_in_seconds=expires,
+    )
+
+
+@app.post(
+    "/portal/orders/<orderId>/returns",
+    summary="Start a return",
+    description=(
+        "The server re-checks eligibility and computes the refund preview from the order and the policy. "
+        "Outcome `approved` or `needs_review`. Over-return → 409 with the returnable quantity; an ineligible "
+        "line → 422 with reason codes; a reused Idempotency-Key with another body → 422."
+    ),
+    tags=["Portal returns"],
+    responses={
+        201: {"description": "Created", "content": {"application/json": {"model": ShopperReturn}}},
+        200: {"description": "Replay of an earlier submit with the same Idempotency-Key"},
+        409: {"description": "More units than can be returned, or a concurrent change"},
+        **AUTH_ERRORS,
+        **ERROR_RESPONSES,
+    },
+)
+def start_return(
+    order_id: OrderIdPath, request: ReturnRequest, idempotency_key: IdempotencyKey = None
+) -> Response[ShopperReturn]:
+    portal.require_order(app, order_id)
+    record, timeline, created = return_service.start_return(
+        order_id,
+        request,
+        idempotency_key=idempotency_key,
+        store=store,
+        policy=load_policy(settings.return_policy_parameter),
+        filed_by=Actor.SHOPPER,
+        actor_id=None,
+        now=datetime.now(UTC),
+    )
+    if created:
+        metrics.add_metric(name="ReturnStarted", unit="Count", value=1)
+        logger.info(
+            "return started", extra={"rma": record.rma, "order_id": order_id, "status": record.status}
+        )
+    return Response(
+        status_code=201 if created else 200,
+        content_type="application/json",
+        body=shopper_return(record, timeline),
+    )
+
+
+@app.get(
+    "/portal/orders/<orderId>/returns",
+    summary="The shopper's returns for this order",
+    tags=["Portal returns"],
+    responses={200: {"description": "Returns, oldest first"}, **AUTH_ERRORS},
+)
+def list_returns(order_id: OrderIdPath) -> ShopperReturnList:
+    portal.require_order(app, order_id)
+    records = store.returns_for_order(order_id)
+    return ShopperReturnList(returns=[shopper_return(r, []) for r in records])
+
+
+@app.get(
+    "/portal/orders/<orderId>/returns/<rma>",
+    summary="One return with its timeline",
+    tags=["Portal returns"],
+    responses={200: {"description": "The return"}, **AUTH_ERRORS},
+)
+def get_return(order_id: OrderIdPath, rma: RmaPath) -> ShopperReturn:
+    portal.require_order(app, order_id)
+    record, timeline = return_service.get_for_order(order_id, rma, store=store)
+    return shopper_return(record, timeline)
+
+
+@app.post(
+    "/portal/orders/<orderId>/returns/<rma>/cancel",
+    summary="Cancel a return before drop-off",
+    tags=["Portal returns"],
+    responses={200: {"description": "Cancelled"}, 409: {"description": "Too late to cancel"}, **AUTH_ERRORS},
+)
+def cancel_return(order_id: OrderIdPath, rma: RmaPath, request: CancelRequest) -> ShopperReturn:
+    portal.require_order(app, order_id)
+    record, timeline = return_service.act(
+        rma,
+        "cancel",
+        store=store,
+        actor=Actor.SHOPPER,
+        actor_id=None,
+        now=datetime.now(UTC),
+        note=request.reason,
+        order_id=order_id,
+    )
+    metrics.add_metric(name="ReturnCancelledByShopper", unit="Count", value=1)
+    return shopper_return(record, timeline)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
+def lambda_handler(event: dict, context) -> dict:
+    return app.resolve(event, context)
