@@ -11,15 +11,19 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+# SAM CLI lives in its own uv tool environment (it pins its own boto3, pydantic and cfn-lint).
+SAM_VERSION := 1.170.0
+SAM := $(TOOLS)/bin/sam
+SAM_STAMP := $(TOOLS)/uv-tools/.aws-sam-cli-$(SAM_VERSION)
 
-.PHONY: help setup run test test-fast lint cfn-lint openapi requirements build bench clean
+.PHONY: help setup run test test-fast lint cfn-lint openapi docs requirements build bench clean
 
 help:
 	@echo "make run      run Homeward locally on http://127.0.0.1:3000 (no AWS account, no Docker)"
 	@echo "make test     run every test"
 	@echo "make build    sam build for arm64 / python3.13 without Docker"
 	@echo "make bench    cold-start, memory and AWS-call figures"
-	@echo "make openapi  regenerate functions/homeward/openapi.json"
+	@echo "make docs     regenerate the OpenAPI document and docs/return-states.md"
 
 # uv in a private venv, then the locked project environment. Re-runs only when inputs change.
 $(UV):
@@ -52,11 +56,30 @@ lint: setup
 openapi: setup
 	$(PY) -m infra.openapi
 
+# Generated documents: the OpenAPI description and the return state machine (tests fail when stale).
+docs: openapi
+	$(PY) -m infra.state_docs
+
+# Runtime dependencies, pinned from uv.lock, for functions/Makefile (tests/infra checks they are in sync).
 requirements: $(UV)
 	$(UV) export --frozen --no-dev --no-hashes --no-emit-project --quiet -o functions/requirements.txt
 
+$(SAM_STAMP): $(UV)
+	UV_TOOL_DIR=$(abspath $(TOOLS)/uv-tools) UV_TOOL_BIN_DIR=$(abspath $(TOOLS)/bin) \
+		$(UV) tool install --quiet --force 'aws-sam-cli==$(SAM_VERSION)'
+	@touch $@
+
+# arm64 / python3.13 artifacts in .aws-sam/build; needs PyPI, no AWS account, no Docker, no python3.13:
+# every function uses BuildMethod: makefile, and functions/Makefile installs wheels for the Lambda platform.
+# A python3.13, when found (or given as PYC_PYTHON=...), precompiles .pyc for faster cold starts.
+build: requirements $(SAM_STAMP)
+	SAM_CLI_TELEMETRY=0 UV=$(abspath $(UV)) $(SAM) build --template-file template.yaml
+	@find .aws-sam/build -name '*.cpython-3*.pyc' -print -quit | grep -q . || echo "warning: built without" \
+		".pyc (no python3.13 found): each cold start compiles every module; see PYC_PYTHON in docs/deploy.md" >&2
+
+# Cold start vs a bare boto3 client, peak RSS, AWS calls per operation (bench-results/latest.json).
 bench: setup
-	$(PY) -m infra.bench
+	$(PY) -m infra.bench $(ARGS)
 
 clean:
 	rm -rf .aws-sam .pytest_cache .hypothesis $(VENV) $(TOOLS)

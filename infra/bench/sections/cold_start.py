@@ -1,0 +1,359 @@
+"""Cold start of every function: import + first invocation in a fresh interpreter, vs bare boto3.
+
+For each function in template.yaml and each of its sample events (events/<module>.<scenario>.json),
+a new interpreter imports the handler module and invokes it once against the bench's moto
+server (DynamoDB and Secrets Manager calls go over HTTP, as in Lambda). The baseline child
+runs `import boto3; boto3.client("dynamodb")` - what any Python function with the SDK pays.
+
+Runs are interleaved - one warm-up round, then per round the baseline and every scenario,
+in an order rotated each round - so machine noise spreads evenly; medians are reported.
+Peak RSS is the child's own high-water mark (VmHWM; see child.py on ru_maxrss).
+
+`--no-pyc` makes children compile every module from source (empty PYTHONPYCACHEPREFIX): the
+Lambda artifact from `make build` ships no .pyc and /var/task is read-only, so this is closer
+to the real first start. `--why FUNCTION` prints a `-X importtime` breakdown.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from infra.bench import stats
+from infra.bench.stack import (
+    BenchStack,
+    event_names,
+    load_event,
+    run_child,
+    with_order_id,
+)
+from infra.template import FunctionSpec, functions
+
+NAME = "cold_start"
+TITLE = "Cold start: import + first invocation, fresh interpreter per run"
+ORDER = 10
+GOAL_RATIO = 1.3
+BASELINE = "baseline"
+EXPECTED_STATUS = {200, 201}
+
+
+def add_arguments(parser) -> None:
+    group = parser.add_argument_group("cold start")
+    group.add_argument(
+        "--runs", type=int, default=7, help="measured rounds (default 7; one warm-up round extra)"
+    )
+    group.add_argument(
+        "--no-pyc", action="store_true", help="children compile from source, as the artifact ships no .pyc"
+    )
+    group.add_argument(
+        "--why",
+        metavar="FUNCTION[:scenario]",
+        help="-X importtime breakdown of one function's cold start, then exit",
+    )
+    group.add_argument("--top", type=int, default=20, help="rows in the --why breakdown")
+    group.add_argument("--function", help="only these functions (comma-separated logical ids)")
+
+
+def result_key(args) -> str:
+    """--no-pyc results are kept beside the normal ones in latest.json, not over them."""
+    return f"{NAME}_no_pyc" if args.no_pyc else NAME
+
+
+@dataclass
+class Scenario:
+    fn: FunctionSpec | None  # None: the boto3 baseline
+    event: str | None = None
+
+    @property
+    def label(self) -> str:
+        if self.fn is None:
+            return BASELINE
+        return f"{self.fn.logical_id} {self.event.split('.', 1)[1] if self.event else '(import only)'}"
+
+
+def scenarios(only: str | None = None) -> list[Scenario]:
+    wanted = set(only.split(",")) if only else None
+    result = []
+    for fn in functions():
+        if wanted is not None and fn.logical_id not in wanted:
+            continue
+        names = event_names(fn.module)
+        result.extend(Scenario(fn, name) for name in names) if names else result.append(Scenario(fn))
+    return result
+
+
+def prepare_event(stack: BenchStack, scenario: Scenario, directory: Path) -> Path | None:
+    """Write the scenario's event for one run; the merchant order id is new each run (always a create)."""
+    if scenario.event is None:
+        return None
+    event = stack.fill_placeholders(load_event(scenario.event))
+    if scenario.event == "merchant_api.put_order":
+        event = with_order_id(event, f"bench-{uuid.uuid4().hex[:12]}")
+    path = directory / f"{uuid.uuid4().hex}.json"
+    path.write_text(json.dumps(event))
+    return path
+
+
+def child_env(stack: BenchStack, scenario: Scenario, no_pyc_dir: str | None) -> dict:
+    env = stack.child_env(scenario.fn)
+    if no_pyc_dir:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env["PYTHONPYCACHEPREFIX"] = no_pyc_dir  # stays empty: every import compiles from source
+    return env
+
+
+def run_once(stack: BenchStack, scenario: Scenario, tmp: Path, no_pyc_dir: str | None, extra=()) -> dict:
+    env = child_env(stack, scenario, no_pyc_dir)
+    started = time.perf_counter()
+    if scenario.fn is None:
+        result = run_child(["baseline"], env, extra=list(extra))
+    elif scenario.event is None:
+        result = run_child(
+            ["cold", scenario.fn.module, scenario.fn.attribute, _empty_event(tmp)], env, extra=list(extra)
+        )
+    else:
+        event_path = prepare_event(stack, scenario, tmp)
+        result = run_child(
+            ["cold", scenario.fn.module, scenario.fn.attribute, str(event_path)], env, extra=list(extra)
+        )
+    result["wall_ms"] = (time.perf_counter() - started) * 1000
+    return result
+
+
+def _empty_event(tmp: Path) -> str:
+    path = tmp / "empty.json"
+    path.write_text("{}")
+    return str(path)
+
+
+def run(ctx) -> dict:
+    stack = ctx.stack()
+    stack.seed_order("ord_1001")  # the portal scenarios sign in to and view this order
+    items = [Scenario(None), *scenarios(ctx.args.function)]
+    samples: dict[str, list[dict]] = defaultdict(list)
+    runs = max(1, ctx.args.runs)
+    with tempfile.TemporaryDirectory(prefix="homeward-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        no_pyc_dir = str(tmp / "empty-pycache") if ctx.args.no_pyc else None
+        for round_no in range(runs + 1):  # round 0 warms the page cache and is not recorded
+            shift = round_no % len(items)
+            for scenario in items[shift:] + items[:shift]:
+                result = run_once(stack, scenario, tmp, no_pyc_dir)
+                if round_no:
+                    samples[scenario.label].append(result)
+            print(f"  round {round_no}/{runs}{' (warm-up)' if not round_no else ''} done", flush=True)
+
+    base = stats.median([r["total_ms"] for r in samples[BASELINE]])
+    rows = {}
+    for scenario in items:
+        runs_ = samples[scenario.label]
+        total = stats.summary([r["total_ms"] for r in runs_])
+        statuses = sorted({r.get("status") for r in runs_}, key=str)
+        rows[scenario.label] = {
+            "function": scenario.fn.logical_id if scenario.fn else None,
+            "event": scenario.event,
+            "status": statuses[0] if len(statuses) == 1 else statuses,
+            "total_ms": total,
+            "import_ms": stats.summary([r["import_ms"] for r in runs_]),
+            "invoke_ms": stats.summary([r["invoke_ms"] for r in runs_]),
+            "wall_ms": stats.summary([r["wall_ms"] for r in runs_]),
+            "max_rss_mib": stats.summary([r["max_rss_kib"] / 1024 for r in runs_]),
+            "ratio_to_baseline": total["median"] / base,
+        }
+    return {
+        "runs": runs,
+        "no_pyc": bool(ctx.args.no_pyc),
+        "goal_ratio": GOAL_RATIO,
+        "baseline": "import boto3; boto3.client('dynamodb')",
+        "scenarios": rows,
+    }
+
+
+def render(data: dict) -> str:
+    headers = ["scenario", "HTTP", "median ms", "p25-p75", "x base", "import", "1st call", "RSS MiB", "goal"]
+    rows, unhappy = [], []
+    for label, row in data["scenarios"].items():
+        status = row.get("status")
+        if label != BASELINE and status is not None and status not in EXPECTED_STATUS:
+            unhappy.append(f"{label} ({status})")
+        total = row["total_ms"]
+        ratio = row["ratio_to_baseline"]
+        goal = "" if label == BASELINE else ("ok" if ratio <= data["goal_ratio"] else "OVER")
+        rows.append(
+            [
+                label,
+                "-" if status is None else status,
+                f"{total['median']:.0f}",
+                f"{total['p25']:.0f}-{total['p75']:.0f}",
+                f"{ratio:.2f}",
+                f"{row['import_ms']['median']:.0f}",
+                f"{row['invoke_ms']['median']:.0f}",
+                f"{row['max_rss_mib']['median']:.1f}",
+                goal,
+            ]
+        )
+    notes = (
+        f"{data['runs']} interleaved runs each; ms = import + first invocation inside the child "
+        f"(interpreter start excluded); goal <= {data['goal_ratio']}x the baseline "
+        f"({data['baseline']}); {'no .pyc (compiled from source)' if data['no_pyc'] else 'with .pyc caches'}."
+    )
+    if unhappy:
+        notes += (
+            "\nNot a success path (the bench seeds only orders, so these measured an error answer): "
+            + ", ".join(unhappy)
+        )
+    return stats.table(headers, rows) + "\n" + notes
+
+
+# ---- --why: -X importtime breakdown ----------------------------------------------------------------
+
+_IMPORTTIME = re.compile(r"^import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s*)(\S+)\s*$")
+
+
+def parse_importtime(stderr: str) -> list[dict]:
+    """`-X importtime` lines (post-order) -> [{name, self_us, cum_us, depth, parent}], in order."""
+    nodes = []
+    for line in stderr.splitlines():
+        match = _IMPORTTIME.match(line)
+        if match:
+            self_us, cum_us, indent, name = match.groups()
+            nodes.append(
+                {
+                    "name": name,
+                    "self_us": int(self_us),
+                    "cum_us": int(cum_us),
+                    "depth": (len(indent) - 1) // 2,
+                }
+            )
+    # In post-order, a node's parent is the next node one level shallower.
+    for i, node in enumerate(nodes):
+        node["parent"] = next((n["name"] for n in nodes[i + 1 :] if n["depth"] < node["depth"]), None)
+    return nodes
+
+
+def _why_runs(stack, scenario, tmp, no_pyc_dir, runs=3) -> list[list[dict]]:
+    out = []
+    for _ in range(runs):
+        result = run_once(stack, scenario, tmp, no_pyc_dir, extra=["-X", "importtime"])
+        out.append((parse_importtime(result["stderr"]), result))
+    return out
+
+
+def _median_by(nodes_runs, key) -> dict[str, float]:
+    values: dict[str, list[int]] = defaultdict(list)
+    for nodes in nodes_runs:
+        per: dict[str, int] = defaultdict(int)
+        for n in nodes:
+            per[key(n)] += n["self_us"]
+        for k, v in per.items():
+            values[k].append(v)
+    return {k: stats.median(v + [0] * (len(nodes_runs) - len(v))) for k, v in values.items()}
+
+
+def standalone(ctx) -> int | None:
+    if not ctx.args.why:
+        return None
+    name, _, event = ctx.args.why.partition(":")  # FUNCTION or FUNCTION:scenario
+    matches = [s for s in scenarios(name) if not event or (s.event or "").endswith(f".{event}")]
+    if not matches:
+        print(f"no function {name!r}; template has: {', '.join(f.logical_id for f in functions())}")
+        return 2
+    scenario = matches[0]
+    stack = ctx.stack()
+    stack.seed_order("ord_1001")
+    with tempfile.TemporaryDirectory(prefix="homeward-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        no_pyc_dir = str(tmp / "empty-pycache") if ctx.args.no_pyc else None
+        fn_runs = _why_runs(stack, scenario, tmp, no_pyc_dir)
+        base_runs = _why_runs(stack, Scenario(None), tmp, no_pyc_dir)
+    print(why_report(scenario, fn_runs, base_runs, ctx.args.top))
+    return 0
+
+
+def why_report(scenario, fn_runs, base_runs, top: int) -> str:
+    fn_nodes = [nodes for nodes, _ in fn_runs]
+    base_nodes = [nodes for nodes, _ in base_runs]
+    module = scenario.fn.module
+    lines = [f"-X importtime breakdown for {scenario.label} ({module}), median of {len(fn_runs)} runs", ""]
+    lines.append(
+        "child timings: import {:.0f} ms, first call {:.0f} ms, total {:.0f} ms; "
+        "baseline total {:.0f} ms".format(
+            stats.median([r["import_ms"] for _, r in fn_runs]),
+            stats.median([r["invoke_ms"] for _, r in fn_runs]),
+            stats.median([r["total_ms"] for _, r in fn_runs]),
+            stats.median([r["total_ms"] for _, r in base_runs]),
+        )
+    )
+    lines.append(
+        "(importtime adds its own overhead; compare rows with each other, not with the timings above)\n"
+    )
+
+    package = _median_by(fn_nodes, lambda n: n["name"].split(".")[0])
+    base_package = _median_by(base_nodes, lambda n: n["name"].split(".")[0])
+    rows = sorted(package.items(), key=lambda kv: -kv[1])[:top]
+    lines.append("Self time by top-level package (function vs boto3 baseline):")
+    lines.append(
+        stats.table(
+            ["package", "function ms", "baseline ms", "extra ms"],
+            [
+                [
+                    p,
+                    f"{v / 1000:.1f}",
+                    f"{base_package.get(p, 0) / 1000:.1f}",
+                    f"{(v - base_package.get(p, 0)) / 1000:+.1f}",
+                ]
+                for p, v in rows
+            ],
+        )
+    )
+    total_fn = sum(package.values()) / 1000
+    total_base = sum(base_package.values()) / 1000
+    lines.append(f"all imports: function {total_fn:.0f} ms, baseline {total_base:.0f} ms\n")
+
+    # Cumulative cost of each module as imported (first run's tree, medians over runs by name).
+    cum: dict[str, list[int]] = defaultdict(list)
+    for nodes in fn_nodes:
+        for n in nodes:
+            cum[n["name"]].append(n["cum_us"])
+    first = fn_nodes[0]
+    parent = {n["name"]: n["parent"] for n in first}
+    boto_modules = {n["name"] for nodes in base_nodes for n in nodes}
+    heavy = sorted(
+        (n for n in first if n["name"] not in boto_modules),
+        key=lambda n: -stats.median(cum[n["name"]]),
+    )
+    # keep the most informative rows: skip a module whose parent is already listed with ~the same cost
+    shown, listed = [], set()
+    for n in heavy:
+        c = stats.median(cum[n["name"]])
+        p = parent.get(n["name"])
+        if p in listed and stats.median(cum.get(p, [0])) - c < 2000:
+            continue
+        shown.append([n["name"], f"{c / 1000:.1f}", p or "-"])
+        listed.add(n["name"])
+        if len(shown) >= top:
+            break
+    lines.append("Heaviest imports not in the boto3 baseline (cumulative ms, importer):")
+    lines.append(stats.table(["module", "cum ms", "imported by"], shown, "lrl"))
+
+    handler_index = max((i for i, n in enumerate(first) if n["name"] == module), default=None)
+    if handler_index is not None:
+        lazy = [n for n in first[handler_index + 1 :] if n["depth"] == 0]
+        if lazy:
+            lines.append("\nImported during the first invocation (lazy imports, cumulative ms):")
+            lines.append(
+                stats.table(
+                    ["module", "cum ms"],
+                    [
+                        [n["name"], f"{stats.median(cum[n['name']]) / 1000:.1f}"]
+                        for n in sorted(lazy, key=lambda n: -n["cum_us"])[:top]
+                    ],
+                )
+            )
+    return "\n".join(lines)
