@@ -515,7 +515,7 @@ def test_table_keeps_its_data():
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert props["BillingMode"] == "PAY_PER_REQUEST"
     # The TTL attribute is the one the adapter writes on sign-in attempt windows.
-    adapter = (ROOT / "functions" / "homeward" / "adapters" / "dynamodb.py").read_text()
+    adapter = (ROOT / "functions" / "homeward" / "adapters" / "dynamodb" / "orders.py").read_text()
     assert "expires_at = :exp" in adapter
 
 

@@ -22,7 +22,7 @@ FINAL_SALE_TAGS = frozenset({"final_sale", "final-sale", "no_returns"})
 
 
 class OrderStore(Protocol):
-    """What the order rules need from storage (implemented in adapters/dynamodb.py)."""
+    """What the order rules need from storage (implemented in adapters/dynamodb/orders.py)."""
 
     def upsert_order(
         self, order_id: str, order: OrderIn, *, content_hash: str, now: datetime

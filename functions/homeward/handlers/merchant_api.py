@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 
 from homeward.adapters.aws import client
-from homeward.adapters.dynamodb import HomewardTable
+from homeward.adapters.dynamodb.orders import OrdersTable
 from homeward.config import MerchantApiSettings, load_settings
 from homeward.domain import orders
 from homeward.handlers.api import ERROR_RESPONSES, OrderIdPath, api_key_gate, create_app
@@ -21,7 +21,7 @@ from homeward.models.orders import OrderIn, UpsertOutcome
 from homeward.observability import logger, metrics
 
 settings = load_settings(MerchantApiSettings)
-table = HomewardTable(client("dynamodb"), settings.table_name)
+table = OrdersTable(client("dynamodb"), settings.table_name)
 
 AUTH_RESPONSES = {
     401: {"description": "Missing or invalid API key", "content": {"application/json": {"model": ErrorBody}}}

@@ -17,7 +17,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Que
 from aws_lambda_powertools.logging import correlation_paths
 
 from homeward.adapters.aws import client
-from homeward.adapters.dynamodb import ReturnsTable
+from homeward.adapters.dynamodb.returns import ReturnsTable
 from homeward.adapters.policy import load_policy
 from homeward.config import OpsApiSettings, load_settings
 from homeward.domain import return_service

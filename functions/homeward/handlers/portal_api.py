@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from aws_lambda_powertools.logging import correlation_paths
 
 from homeward.adapters.aws import client
-from homeward.adapters.dynamodb import HomewardTable
+from homeward.adapters.dynamodb.orders import OrdersTable
 from homeward.config import PortalApiSettings, load_settings
 from homeward.domain import auth, orders
 from homeward.handlers.api import ERROR_RESPONSES, OrderIdPath, PortalAuth, create_app
@@ -20,7 +20,7 @@ from homeward.models.orders import PortalSession, ShopperOrder, SignInRequest
 from homeward.observability import logger, metrics
 
 settings = load_settings(PortalApiSettings)
-table = HomewardTable(client("dynamodb"), settings.table_name)
+table = OrdersTable(client("dynamodb"), settings.table_name)
 app = create_app(max_body_bytes=settings.max_body_bytes)
 portal = PortalAuth(settings.portal_signing_key_secret, settings.portal_token_ttl_seconds)
 limits = auth.SignInLimits(

@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Header, Path
 from aws_lambda_powertools.logging import correlation_paths
 
 from homeward.adapters.aws import client
-from homeward.adapters.dynamodb import ReturnsTable
+from homeward.adapters.dynamodb.returns import ReturnsTable
 from homeward.adapters.policy import load_policy
 from homeward.adapters.storage import presigned_photo_post
 from homeward.config import PortalReturnsSettings, load_settings

@@ -1,0 +1,67 @@
+"""DynamoDB: the only module that reads or writes the Homeward table.
+
+Single-table design (documented in docs/architecture.md and above the table in template.yaml):
+
+    entity          pk                         sk                index keys
+    order           ORDER#<order_id>           ORDER             gsi1: ORDERNO#<number> / ORDER#<order_id>
+    sign-in tries   ATTEMPTS#<order:N|ip:A>    W#<window start>  -
+    return          RETURN#<rma>               RETURN            gsi1: CUSTOMER#<email fp> / RETURN#<created>
+                                                               gsi2: RETURNS#<status> / <created>#<rma>
+    return event    RETURN#<rma>               EVENT#<seq:06d>   -
+
+The order item also carries `reserved_<line_id>` (units of that line held by open returns)
+and `return_rmas` (a string set). Access patterns: get an order by id (GetItem); find
+orders by the number a shopper types (Query gsi1, projecting only the email fingerprint);
+count failed sign-ins per order number and client IP in a fixed window (BatchGetItem,
+UpdateItem ADD; TTL removes old windows); a return with its timeline (one Query on its
+partition); an order's returns (GetItem + BatchGetItem); returns by status and date for
+ops (Query gsi2, paginated); a customer's returns in the last 90 days (Query gsi1, COUNT).
+
+Modules: `orders` (orders and sign-in attempts), `returns` (returns, timelines,
+reservations). This package's modules are the only code that talks to DynamoDB.
+
+Every create is conditional and every change carries a version or content condition;
+`ClientError` becomes a domain error in `translate_error` and nowhere else.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from homeward.errors import Conflict, DependencyFailed, HomewardError
+
+GSI1 = "gsi1"
+GSI2 = "gsi2"
+RESERVED = "reserved_"
+
+
+def translate_error(exc: ClientError | BotoCoreError, action: str) -> HomewardError:
+    """Map a boto error to the domain error a handler knows how to answer."""
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code == "ConditionalCheckFailedException":
+            return Conflict(f"{action}: the record changed meanwhile", details={"aws_error": code})
+        if code == "TransactionCanceledException":
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            return Conflict(f"{action}: transaction cancelled", details={"reasons": reasons})
+        return DependencyFailed(f"{action}: DynamoDB error {code}", details={"aws_error": code})
+    return DependencyFailed(f"{action}: {type(exc).__name__}")
+
+
+def utc_iso(moment: datetime) -> str:
+    """Fixed-width UTC timestamps sort and compare correctly as strings."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def s_attr(value: str) -> dict:
+    return {"S": value}
+
+
+def n_attr(value: int) -> dict:
+    return {"N": str(value)}
+
+
+def order_key(order_id: str) -> dict:
+    return {"pk": s_attr(f"ORDER#{order_id}"), "sk": s_attr("ORDER")}

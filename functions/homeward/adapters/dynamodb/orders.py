@@ -1,0 +1,157 @@
+"""Orders and sign-in attempts on the Homeward table."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from homeward.adapters.dynamodb import GSI1, n_attr, order_key, s_attr, translate_error, utc_iso
+from homeward.domain.orders import email_fingerprint, normalize_order_number
+from homeward.errors import Conflict
+from homeward.models.orders import Order, OrderIn, UpsertOutcome
+
+
+class OrdersTable:
+    """Order and sign-in persistence on the single table."""
+
+    def __init__(self, client, table_name: str) -> None:
+        self._ddb = client
+        self._table = table_name
+
+    # ---- orders ------------------------------------------------------------------------
+
+    def upsert_order(
+        self, order_id: str, order: OrderIn, *, content_hash: str, now: datetime
+    ) -> UpsertOutcome:
+        """One UpdateItem: create, replace when the content changed, or recognise a re-send.
+
+        UpdateItem (not PutItem) so attributes written by other parts of Homeward on the same
+        item survive the shop's updates.
+        """
+        values = {
+            ":doc": s_attr(order.model_dump_json()),
+            ":h": s_attr(content_hash),
+            ":zero": n_attr(0),
+            ":one": n_attr(1),
+            ":no": s_attr(order.order_number),
+            ":g1pk": s_attr(f"ORDERNO#{normalize_order_number(order.order_number)}"),
+            ":g1sk": s_attr(f"ORDER#{order_id}"),
+            ":fp": s_attr(email_fingerprint(order.customer.email)),
+            ":now": s_attr(utc_iso(now)),
+            ":entity": s_attr("order"),
+        }
+        update = (
+            "SET doc = :doc, content_hash = :h, version = if_not_exists(version, :zero) + :one, "
+            "order_number = :no, gsi1pk = :g1pk, gsi1sk = :g1sk, email_fp = :fp, updated_at = :now, "
+            "created_at = if_not_exists(created_at, :now), entity = :entity"
+        )
+        condition = "attribute_not_exists(pk) OR content_hash <> :h"
+        if order.updated_at is not None:
+            values[":su"] = s_attr(utc_iso(order.updated_at))
+            update += ", source_updated_at = :su"
+            condition = (
+                "attribute_not_exists(pk) OR (content_hash <> :h AND "
+                "(attribute_not_exists(source_updated_at) OR source_updated_at <= :su))"
+            )
+        key = order_key(order_id)
+        try:
+            result = self._ddb.update_item(
+                TableName=self._table,
+                Key=key,
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
+                ReturnValues="UPDATED_OLD",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise translate_error(exc, "store order") from exc
+            current = exc.response.get("Item") or self._get_item(
+                key, "content_hash, version, source_updated_at"
+            )
+            if current and current.get("content_hash", {}).get("S") == content_hash:
+                return UpsertOutcome(
+                    order_id=order_id, version=int(current["version"]["N"]), result="unchanged"
+                )
+            stored_at = (current or {}).get("source_updated_at", {}).get("S")
+            raise Conflict(
+                "A newer version of this order is already stored",
+                details={"reason": "stale_update", "stored_updated_at": stored_at},
+            ) from exc
+        except BotoCoreError as exc:
+            raise translate_error(exc, "store order") from exc
+        old = result.get("Attributes", {})
+        if "version" not in old:
+            return UpsertOutcome(order_id=order_id, version=1, result="created")
+        return UpsertOutcome(order_id=order_id, version=int(old["version"]["N"]) + 1, result="updated")
+
+    def get_order(self, order_id: str) -> Order | None:
+        item = self._get_item(order_key(order_id), "doc, version, updated_at")
+        if item is None:
+            return None
+        document = json.loads(item["doc"]["S"])
+        document.update(
+            order_id=order_id, version=int(item["version"]["N"]), received_at=item["updated_at"]["S"]
+        )
+        return Order.model_validate(document)
+
+    def find_by_order_number(self, normalized_number: str) -> list[tuple[str, str]]:
+        try:
+            result = self._ddb.query(
+                TableName=self._table,
+                IndexName=GSI1,
+                KeyConditionExpression="gsi1pk = :pk",
+                ExpressionAttributeValues={":pk": s_attr(f"ORDERNO#{normalized_number}")},
+                Limit=10,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise translate_error(exc, "find order") from exc
+        return [
+            (item["gsi1sk"]["S"].removeprefix("ORDER#"), item.get("email_fp", {}).get("S", ""))
+            for item in result.get("Items", [])
+        ]
+
+    # ---- sign-in attempts ----------------------------------------------------------------
+
+    def failures(self, keys: list[str], window_start: int) -> dict[str, int]:
+        request = {
+            self._table: {
+                "Keys": [{"pk": s_attr(f"ATTEMPTS#{k}"), "sk": s_attr(f"W#{window_start}")} for k in keys],
+                "ProjectionExpression": "pk, failures",
+                "ConsistentRead": True,
+            }
+        }
+        try:
+            result = self._ddb.batch_get_item(RequestItems=request)
+        except (ClientError, BotoCoreError) as exc:
+            raise translate_error(exc, "read sign-in attempts") from exc
+        return {
+            item["pk"]["S"].removeprefix("ATTEMPTS#"): int(item["failures"]["N"])
+            for item in result.get("Responses", {}).get(self._table, [])
+        }
+
+    def record_failure(self, keys: list[str], window_start: int, expires_at: int) -> None:
+        for key in keys:
+            try:
+                self._ddb.update_item(
+                    TableName=self._table,
+                    Key={"pk": s_attr(f"ATTEMPTS#{key}"), "sk": s_attr(f"W#{window_start}")},
+                    UpdateExpression="ADD failures :one SET expires_at = :exp",
+                    ExpressionAttributeValues={":one": n_attr(1), ":exp": n_attr(expires_at)},
+                )
+            except (ClientError, BotoCoreError) as exc:
+                raise translate_error(exc, "record sign-in failure") from exc
+
+    # ---- helpers ---------------------------------------------------------------------------
+
+    def _get_item(self, key: dict, projection: str) -> dict | None:
+        try:
+            result = self._ddb.get_item(
+                TableName=self._table, Key=key, ProjectionExpression=projection, ConsistentRead=True
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise translate_error(exc, "read item") from exc
+        return result.get("Item")

@@ -1,0 +1,329 @@
+"""Returns, their timelines and the per-line quantities they hold on the order."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from homeward.adapters.dynamodb import (
+    GSI1,
+    GSI2,
+    RESERVED,
+    n_attr,
+    order_key,
+    s_attr,
+    translate_error,
+    utc_iso,
+)
+from homeward.errors import Conflict, DependencyFailed
+from homeward.models.orders import Order
+from homeward.models.returns import ReturnRecord, TimelineEntry
+
+
+class ReturnsTable:
+    """Returns, their timelines and the per-line quantities they hold on the order."""
+
+    def __init__(self, client, table_name: str) -> None:
+        self._ddb = client
+        self._table = table_name
+
+    # ---- reads -------------------------------------------------------------------------------
+
+    def order_with_reservations(self, order_id: str) -> tuple[Order, dict[str, int]] | None:
+        """The order and, per line, the units already held by returns (one consistent read)."""
+        try:
+            item = self._ddb.get_item(
+                TableName=self._table, Key=order_key(order_id), ConsistentRead=True
+            ).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise translate_error(exc, "read order") from exc
+        if item is None:
+            return None
+        document = json.loads(item["doc"]["S"])
+        document.update(
+            order_id=order_id, version=int(item["version"]["N"]), received_at=item["updated_at"]["S"]
+        )
+        reserved = {k.removeprefix(RESERVED): int(v["N"]) for k, v in item.items() if k.startswith(RESERVED)}
+        return Order.model_validate(document), reserved
+
+    def customer_returns_since(self, customer_fp: str, since: datetime) -> int:
+        try:
+            result = self._ddb.query(
+                TableName=self._table,
+                IndexName=GSI1,
+                KeyConditionExpression="gsi1pk = :pk AND gsi1sk >= :since",
+                ExpressionAttributeValues={
+                    ":pk": s_attr(f"CUSTOMER#{customer_fp}"),
+                    ":since": s_attr(f"RETURN#{utc_iso(since)}"),
+                },
+                Select="COUNT",
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise translate_error(exc, "count customer returns") from exc
+        return int(result.get("Count", 0))
+
+    def get_return(
+        self, rma: str, *, with_timeline: bool = False
+    ) -> tuple[ReturnRecord, list[TimelineEntry]] | None:
+        """A return and (optionally) its timeline, from one Query of its partition."""
+        values = {":pk": s_attr(f"RETURN#{rma}")}
+        condition = "pk = :pk"
+        if not with_timeline:
+            condition += " AND sk = :sk"
+            values[":sk"] = s_attr("RETURN")
+        items: list[dict] = []
+        kwargs = {
+            "TableName": self._table,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "ConsistentRead": True,
+        }
+        try:
+            while True:
+                page = self._ddb.query(**kwargs)
+                items += page.get("Items", [])
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        except (ClientError, BotoCoreError) as exc:
+            raise translate_error(exc, "read return") from exc
+        record = next((i for i in items if i["sk"]["S"] == "RETURN"), None)
+        if record is None:
+            return None
+        timeline = [
+            TimelineEntry.model_validate_json(i["doc"]["S"])
+            for i in items
+            if i["sk"]["S"].startswith("EVENT#")
+        ]
+        return _return_from_item(record), sorted(timeline, key=lambda e: e.seq)
+
+    def returns_for_order(self, order_id: str) -> list[ReturnRecord]:
+        try:
+            item = (
+                self._ddb.get_item(
+                    TableName=self._table,
+                    Key=order_key(order_id),
+                    ProjectionExpression="return_rmas",
+                    ConsistentRead=True,
+                ).get("Item")
+                or {}
+            )
+            rmas = sorted(item.get("return_rmas", {}).get("SS", []))
+            records: list[ReturnRecord] = []
+            for start in range(0, len(rmas), 100):  # BatchGetItem takes 100 keys
+                request = {
+                    self._table: {
+                        "Keys": [_return_key(r) for r in rmas[start : start + 100]],
+                        "ConsistentRead": True,
+                    }
+                }
+                while request:
+                    result = self._ddb.batch_get_item(RequestItems=request)
+                    records += [
+                        _return_from_item(i) for i in result.get("Responses", {}).get(self._table, [])
+                    ]
+                    request = result.get("UnprocessedKeys") or None
+        except (ClientError, BotoCoreError) as exc:
+            raise translate_error(exc, "list returns") from exc
+        return sorted(records, key=lambda r: r.created_at)
+
+    def returns_by_status(
+        self, status: str, *, since: datetime | None, until: datetime | None, limit: int, cursor: dict | None
+    ) -> tuple[list[dict], dict | None]:
+        """A page of return summaries in one status, newest first, from gsi2 (no scans)."""
+        condition = "gsi2pk = :pk"
+        values = {":pk": s_attr(f"RETURNS#{status}")}
+        if since or until:
+            condition += " AND gsi2sk BETWEEN :lo AND :hi"
+            values[":lo"] = s_attr(utc_iso(since) if since else "0")
+            values[":hi"] = s_attr((utc_iso(until) if until else "9") + "~")
+        kwargs = {
+            "TableName": self._table,
+            "IndexName": GSI2,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if cursor:
+            kwargs["ExclusiveStartKey"] = cursor
+        try:
+            page = self._ddb.query(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise translate_error(exc, "list returns") from exc
+        rows = [
+            {
+                "rma": i["rma"]["S"],
+                "order_id": i["order_id"]["S"],
+                "order_number": i["order_number"]["S"],
+                "status": i["status"]["S"],
+                "money_status": i["money_status"]["S"],
+                "created_at": i["created_at"]["S"],
+                "updated_at": i["updated_at"]["S"],
+                "currency": i["currency"]["S"],
+                "refund_total": int(i["refund_total"]["N"]),
+                "units": int(i["units"]["N"]),
+            }
+            for i in page.get("Items", [])
+        ]
+        return rows, page.get("LastEvaluatedKey")
+
+    # ---- writes ------------------------------------------------------------------------------
+
+    def create_return(
+        self, record: ReturnRecord, events: list[TimelineEntry], reserved_before: dict[str, int]
+    ) -> None:
+        """One transaction: hold the quantities on the order, put the return and its events.
+
+        The order update is conditioned on each line's counter still being what the caller
+        read (optimistic), so two concurrent returns can never together exceed what was
+        bought. Raises Conflict("quantities_changed") or Conflict("return_exists").
+        """
+        names, values, sets, conditions = {}, {":rma": {"SS": [record.rma]}}, [], ["attribute_exists(pk)"]
+        for index, line in enumerate(record.lines):
+            names[f"#r{index}"] = f"{RESERVED}{line.line_id}"
+            before = reserved_before.get(line.line_id, 0)
+            values[f":n{index}"] = n_attr(before + line.quantity)
+            values[f":p{index}"] = n_attr(before)
+            sets.append(f"#r{index} = :n{index}")
+            conditions.append(
+                f"(attribute_not_exists(#r{index}) OR #r{index} = :p{index})"
+                if before == 0
+                else f"#r{index} = :p{index}"
+            )
+        items = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": order_key(record.order_id),
+                    "UpdateExpression": f"SET {', '.join(sets)} ADD return_rmas :rma",
+                    "ConditionExpression": " AND ".join(conditions),
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": values,
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": _return_item(record),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            *[self._event_put(record, event) for event in events],
+        ]
+        self._transact(items, {0: "quantities_changed", 1: "return_exists"}, "create return")
+
+    def save_change(
+        self,
+        record: ReturnRecord,
+        events: list[TimelineEntry],
+        *,
+        expected_version: int,
+        release: dict[str, int],
+    ) -> None:
+        """One transaction: the new return state (if still at `expected_version`), its events,
+        and any quantities given back to the order."""
+        items = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": _return_item(record),
+                    "ConditionExpression": "version = :v",
+                    "ExpressionAttributeValues": {":v": n_attr(expected_version)},
+                }
+            },
+            *[self._event_put(record, event) for event in events],
+        ]
+        if release:
+            names, values, sets, conditions = {}, {}, [], []
+            for index, (line_id, quantity) in enumerate(sorted(release.items())):
+                names[f"#r{index}"] = f"{RESERVED}{line_id}"
+                values[f":q{index}"] = n_attr(quantity)
+                sets.append(f"#r{index} = #r{index} - :q{index}")
+                conditions.append(f"#r{index} >= :q{index}")
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": order_key(record.order_id),
+                        "UpdateExpression": "SET " + ", ".join(sets),
+                        "ConditionExpression": " AND ".join(conditions),
+                        "ExpressionAttributeNames": names,
+                        "ExpressionAttributeValues": values,
+                    }
+                }
+            )
+        self._transact(items, {0: "version_changed"}, "update return")
+
+    # ---- helpers -------------------------------------------------------------------------------
+
+    def _event_put(self, record: ReturnRecord, event: TimelineEntry) -> dict:
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": {
+                    "pk": s_attr(f"RETURN#{record.rma}"),
+                    "sk": s_attr(f"EVENT#{event.seq:06d}"),
+                    "entity": s_attr("event"),
+                    "type": s_attr(event.type),
+                    "rma": s_attr(record.rma),
+                    "order_id": s_attr(record.order_id),
+                    "status": s_attr(record.status),
+                    "at": s_attr(utc_iso(event.at)),
+                    "doc": s_attr(event.model_dump_json()),
+                },
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+
+    def _transact(self, items: list[dict], reasons_by_index: dict[int, str], action: str) -> None:
+        try:
+            self._ddb.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise translate_error(exc, action) from exc
+            codes = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            failed = [i for i, code in enumerate(codes) if code == "ConditionalCheckFailed"]
+            if any(
+                code in ("TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded")
+                for code in codes
+            ):
+                raise DependencyFailed(f"{action}: busy, retry", details={"reasons": codes}) from exc
+            reason = next((reasons_by_index[i] for i in failed if i in reasons_by_index), "conflict")
+            raise Conflict(f"{action}: {reason.replace('_', ' ')}", details={"reason": reason}) from exc
+        except BotoCoreError as exc:
+            raise translate_error(exc, action) from exc
+
+
+def _return_key(rma: str) -> dict:
+    return {"pk": s_attr(f"RETURN#{rma}"), "sk": s_attr("RETURN")}
+
+
+def _return_item(record: ReturnRecord) -> dict:
+    created = utc_iso(record.created_at)
+    return {
+        **_return_key(record.rma),
+        "entity": s_attr("return"),
+        "doc": s_attr(record.model_dump_json()),
+        "version": n_attr(record.version),
+        "rma": s_attr(record.rma),
+        "order_id": s_attr(record.order_id),
+        "order_number": s_attr(record.order_number),
+        "status": s_attr(record.status),
+        "money_status": s_attr(record.money_status),
+        "currency": s_attr(record.currency),
+        "refund_total": n_attr(record.preview.refund_total),
+        "units": n_attr(sum(line.quantity for line in record.lines)),
+        "created_at": s_attr(created),
+        "updated_at": s_attr(utc_iso(record.updated_at)),
+        "gsi1pk": s_attr(f"CUSTOMER#{record.customer_fp}"),
+        "gsi1sk": s_attr(f"RETURN#{created}"),
+        "gsi2pk": s_attr(f"RETURNS#{record.status}"),
+        "gsi2sk": s_attr(f"{created}#{record.rma}"),
+    }
+
+
+def _return_from_item(item: dict) -> ReturnRecord:
+    return ReturnRecord.model_validate_json(item["doc"]["S"])

@@ -1,0 +1,260 @@
+"""Demo data: three orders dated relative to now, PUT through the local HTTP API.
+
+They go through the real merchant handler (`PUT /orders/{orderId}` with the merchant key),
+so what is stored is exactly what a shop's back end would have created:
+
+    #1001  delivered 5 days ago, three lines, one of them final sale
+    #1002  delivered 45 days ago (outside a 30-day return window)
+    #1003  shipped 2 days ago, still in transit
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+ROUTE = "PUT /orders/{orderId}"  # the merchant API route the orders go through
+
+
+@dataclass
+class DemoOrder:
+    order_id: str
+    body: dict
+
+    @property
+    def number(self) -> str:
+        return self.body["order_number"]
+
+    @property
+    def email(self) -> str:
+        return self.body["customer"]["email"]
+
+    @property
+    def status(self) -> str:
+        shipments = self.body["shipments"]
+        if shipments and all(s.get("delivered_at") for s in shipments):
+            return "delivered"
+        return "in transit" if shipments else "placed"
+
+
+def order_total(body: dict) -> int:
+    """What the shopper paid, in cents - the same sum as OrderIn.total."""
+    lines = sum(
+        line["unit_price"] * line["quantity"] - line.get("discount", 0) + line.get("tax", 0)
+        for line in body["lines"]
+    )
+    return lines - body.get("order_discount", 0) + body.get("shipping", 0)
+
+
+def _at(now: datetime, days_ago: float, hour: int, minute: int = 0) -> str:
+    moment = (now - timedelta(days=days_ago)).replace(hour=hour, minute=minute, second=0, microsecond=0)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _order(
+    number: int, *, placed: str, customer: dict, lines: list[dict], shipment: dict, **extra
+) -> DemoOrder:
+    body = {
+        "order_number": f"#{number}",
+        "placed_at": placed,
+        "updated_at": shipment.get("delivered_at") or shipment["shipped_at"],
+        "currency": "USD",
+        "customer": {"locale": "en-US", **customer},
+        "lines": lines,
+        "order_discount": 0,
+        "shipping": 0,
+        "shipments": [
+            {**shipment, "lines": [{"line_id": li["line_id"], "quantity": li["quantity"]} for li in lines]}
+        ],
+        "tags": ["web"],
+        **extra,
+    }
+    body["payments"] = [
+        {
+            "payment_id": f"pay_{number}",
+            "provider": "stripe",
+            "reference": f"pi_3LocalDemo{number}Hw",
+            "captured": order_total(body),
+        }
+    ]
+    return DemoOrder(order_id=f"ord_{number}", body=body)
+
+
+def demo_orders(now: datetime | None = None) -> list[DemoOrder]:
+    now = now or datetime.now(UTC)
+    return [
+        _order(
+            1001,
+            placed=_at(now, 9, 14, 5),
+            customer={
+                "email": "maya.chen@example.com",
+                "phone": "+15555550101",
+                "name": "Maya Chen",
+                "address": {
+                    "name": "Maya Chen",
+                    "line1": "1 Harbor Way",
+                    "line2": "Apt 12B",
+                    "city": "San Francisco",
+                    "region": "CA",
+                    "postal_code": "94105",
+                    "country": "US",
+                },
+            },
+            lines=[
+                {
+                    "line_id": "L1",
+                    "sku": "SWTR-MER-NVY-M",
+                    "title": "Merino crew sweater",
+                    "variant": "Navy / M",
+                    "quantity": 1,
+                    "unit_price": 8900,
+                    "tax": 779,
+                    "category": "apparel",
+                },
+                {
+                    "line_id": "L2",
+                    "sku": "TEE-ORG-WHT-M",
+                    "title": "Organic cotton tee",
+                    "variant": "White / M",
+                    "quantity": 2,
+                    "unit_price": 2800,
+                    "discount": 560,
+                    "tax": 441,
+                    "category": "apparel",
+                },
+                {
+                    "line_id": "L3",
+                    "sku": "TOTE-LIN-NAT",
+                    "title": "Linen tote bag",
+                    "variant": "Natural",
+                    "quantity": 1,
+                    "unit_price": 2400,
+                    "discount": 600,
+                    "tax": 158,
+                    "category": "accessories",
+                    "tags": ["final_sale"],
+                },
+            ],
+            shipping=695,
+            shipment={
+                "carrier": "UPS",
+                "tracking_number": "1Z999AA10123456784",
+                "service": "UPS Ground",
+                "shipped_at": _at(now, 7, 16, 30),
+                "delivered_at": _at(now, 5, 11, 20),
+            },
+        ),
+        _order(
+            1002,
+            placed=_at(now, 50, 9, 40),
+            customer={
+                "email": "daniel.okafor@example.com",
+                "phone": "+15555550102",
+                "name": "Daniel Okafor",
+                "address": {
+                    "name": "Daniel Okafor",
+                    "line1": "88 Cedar Street",
+                    "city": "Portland",
+                    "region": "OR",
+                    "postal_code": "97205",
+                    "country": "US",
+                },
+            },
+            lines=[
+                {
+                    "line_id": "L1",
+                    "sku": "SHOE-TRL-SLT-10",
+                    "title": "Trail running shoes",
+                    "variant": "Slate / US 10",
+                    "quantity": 1,
+                    "unit_price": 13900,
+                    "tax": 1216,
+                    "category": "footwear",
+                },
+                {
+                    "line_id": "L2",
+                    "sku": "SOCK-RUN-3PK-L",
+                    "title": "Running socks, 3-pack",
+                    "variant": "L",
+                    "quantity": 1,
+                    "unit_price": 1800,
+                    "tax": 158,
+                    "category": "apparel",
+                },
+            ],
+            shipment={
+                "carrier": "FedEx",
+                "tracking_number": "794612345678",
+                "service": "FedEx Home Delivery",
+                "shipped_at": _at(now, 48, 15, 0),
+                "delivered_at": _at(now, 45, 13, 45),
+            },
+        ),
+        _order(
+            1003,
+            placed=_at(now, 3, 19, 12),
+            customer={
+                "email": "sofia.alvarez@example.com",
+                "phone": "+15555550103",
+                "name": "Sofia Alvarez",
+                "address": {
+                    "name": "Sofia Alvarez",
+                    "line1": "2150 Lakeview Ave",
+                    "city": "Austin",
+                    "region": "TX",
+                    "postal_code": "78704",
+                    "country": "US",
+                },
+            },
+            lines=[
+                {
+                    "line_id": "L1",
+                    "sku": "PLATE-STN-4",
+                    "title": "Stoneware dinner plates, set of 4",
+                    "quantity": 1,
+                    "unit_price": 6400,
+                    "tax": 528,
+                    "category": "home",
+                },
+                {
+                    "line_id": "L2",
+                    "sku": "DRIP-CER-WHT",
+                    "title": "Ceramic pour-over dripper",
+                    "variant": "White",
+                    "quantity": 1,
+                    "unit_price": 3200,
+                    "tax": 264,
+                    "category": "home",
+                },
+            ],
+            order_discount=500,
+            shipping=895,
+            shipment={
+                "carrier": "USPS",
+                "tracking_number": "9400111899223856929431",
+                "service": "Priority Mail",
+                "shipped_at": _at(now, 2, 10, 0),
+            },
+        ),
+    ]
+
+
+def load(api_url: str, merchant_api_key: str, orders: list[DemoOrder]) -> None:
+    """PUT each order through the local API; any answer but 200/201 stops the stack's start."""
+    for order in orders:
+        request = urllib.request.Request(
+            f"{api_url}/orders/{order.order_id}",
+            data=json.dumps(order.body).encode(),
+            method="PUT",
+            headers={"Authorization": f"Bearer {merchant_api_key}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                response.read()
+        except urllib.error.HTTPError as exc:
+            raise RuntimeError(
+                f"demo order {order.number}: HTTP {exc.code} {exc.read().decode()[:500]}"
+            ) from exc
