@@ -1,0 +1,60 @@
+"""Run the README's walkthrough, exactly as written, against a fresh local stack.
+
+The bash block between the walkthrough markers is executed with `API` and `KEY` pointed at
+the stack this test starts; its output must show the answers the README promises.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from tests.infra.fixtures.local_process import ROOT, running_stack
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(shutil.which("curl") is None, reason="the README walkthrough uses curl"),
+]
+
+
+def walkthrough_script() -> str:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("<!-- walkthrough:start -->", 1)[1].split("<!-- walkthrough:end -->", 1)[0]
+    return section.split("```bash\n", 1)[1].rsplit("```", 1)[0]
+
+
+def test_readme_walkthrough_works_as_written():
+    script = walkthrough_script()
+    assert script.startswith("API=http://127.0.0.1:3000\n"), "the walkthrough must start by setting API"
+    with running_stack() as stack:
+        run = subprocess.run(
+            ["bash", "-c", "set -o pipefail\n" + script.replace("API=http://127.0.0.1:3000", f"API={stack.api_url}", 1)],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out
+    lines = [line.strip() for line in out.splitlines() if line.strip()]
+    statuses = [
+        line for line in lines if re.fullmatch(r"(.* )?\d{3}", line) and not line.lower().startswith("retry-after")
+    ]
+
+    # Orders and sign-in: create, view, foreign order, wrong email, brute force.
+    assert statuses[0].endswith(" 201")
+    assert statuses[1].endswith(" 200") and '"email":"s***@example.com"' in statuses[1]
+    assert statuses[2].endswith(" 404") and statuses[3].endswith(" 401")
+    assert statuses[4:8] == ["401"] * 4 and statuses[8] == "429"
+    assert any(re.fullmatch(r"retry-after: \d+", line, re.IGNORECASE) for line in lines)
+
+    # Returns: eligibility, start, ops view, inspection, shopper view, events.
+    assert any(line.startswith("L3 Linen tote bag returnable: 0") and "['final_sale']" in line for line in lines)
+    started = next(line for line in lines if re.match(r"R-[0-9A-Z]{4}-[0-9A-Z]{4} approved store credit: \d+", line))
+    rma = started.split()[0]
+    assert any(line == f"['{rma}']" for line in lines), out
+    assert "200" in statuses[9:]
+    assert "received ['return.requested', 'return.approved', 'return.received']" in lines
+    assert "['return.approved', 'return.received', 'return.requested']" in lines
