@@ -46,7 +46,7 @@ def attempt(number, email, *, directory, attempts, now=NOW, ip="203.0.113.1", li
         ip,
         directory=directory,
         attempts=attempts,
-        tokens=PortalTokens([KEY], 1800),
+        issue_token=PortalTokens([KEY], 1800).issue,
         limits=limits,
         now=now,
     )
@@ -86,6 +86,22 @@ def test_failures_count_against_order_number_and_ip_and_expire_after_two_windows
     window = int(NOW.timestamp()) - int(NOW.timestamp()) % 900
     assert attempts.counts == {("order:1001", window): 1, ("ip:203.0.113.1", window): 1}
     assert attempts.expiries == [window + 1800]
+
+
+def test_a_failed_attempt_never_needs_the_signing_key(directory):
+    def no_key(*_args):
+        raise AssertionError("the token issuer was called for a failed sign-in")
+
+    with pytest.raises(Unauthorized):
+        auth.sign_in(
+            SignInRequest(order_number="1001", email="x@example.com"),
+            "203.0.113.1",
+            directory=directory,
+            attempts=FakeAttempts(),
+            issue_token=no_key,
+            limits=DEFAULT_LIMITS,
+            now=NOW,
+        )
 
 
 def test_successes_are_not_counted(directory):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from homeward.domain.orders import email_fingerprint, normalize_order_number
-from homeward.domain.tokens import PortalTokens
 from homeward.errors import TooManyRequests, Unauthorized
 from homeward.models.orders import PortalSession, SignInRequest
 
@@ -43,11 +43,15 @@ def sign_in(
     *,
     directory: OrderDirectory,
     attempts: AttemptCounter,
-    tokens: PortalTokens,
+    issue_token: Callable[[str, datetime], tuple[str, datetime]],
     limits: SignInLimits,
     now: datetime,
 ) -> PortalSession:
-    """Open a portal session for one order, or fail identically whatever was wrong."""
+    """Open a portal session for one order, or fail identically whatever was wrong.
+
+    `issue_token(order_id, now)` is only called on success, so a failed attempt never
+    needs the signing key.
+    """
     number = normalize_order_number(request.order_number)
     epoch = int(now.timestamp())
     window_start = epoch - epoch % limits.window_seconds
@@ -68,7 +72,7 @@ def sign_in(
         attempts.record_failure(list(keys), window_start, expires_at=window_start + 2 * limits.window_seconds)
         raise Unauthorized(SIGN_IN_FAILED, details={"reason": "sign_in_failed"})
 
-    token, expires_at = tokens.issue(match, now)
+    token, expires_at = issue_token(match, now)
     return PortalSession(token=token, order_id=match, expires_at=expires_at)
 
 

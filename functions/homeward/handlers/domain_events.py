@@ -27,7 +27,7 @@ def publish(record: DynamoDBRecord) -> None:
     if not image or image.get("entity") != "event":
         return  # not an event item (the template's filter normally keeps these away)
     publish_event(sns, settings.domain_events_topic_arn, image)
-    metrics.add_metric(name="DomainEventPublished", unit="Count", value=1)
+    metrics.add_metric(name="DomainEventsPublished", unit="Count", value=1)
 
 
 @logger.inject_lambda_context

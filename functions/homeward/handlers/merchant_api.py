@@ -57,7 +57,8 @@ app = create_app(
 )
 def put_order(order_id: OrderIdPath, order: OrderIn) -> Response[UpsertOutcome]:
     outcome = orders.upsert_order(order_id, order, store=table, now=datetime.now(UTC))
-    metrics.add_metric(name=f"Order{outcome.result.capitalize()}", unit="Count", value=1)
+    metrics.add_metric(name="OrderUpserts", unit="Count", value=1)
+    metrics.add_metadata(key="result", value=outcome.result)
     logger.info(
         "order upserted", extra={"order_id": order_id, "result": outcome.result, "version": outcome.version}
     )

@@ -99,7 +99,8 @@ def _act(rma: str, action: str, actor: str | None, note: str | None = None) -> O
     record, timeline = return_service.act(
         rma, action, store=store, actor=Actor.OPS, actor_id=actor, now=_now(), note=note
     )
-    metrics.add_metric(name=f"Return{action.capitalize()}ByOps", unit="Count", value=1)
+    metrics.add_metric(name="ReturnTransitions", unit="Count", value=1)
+    metrics.add_metadata(key="action", value=action)
     logger.info("ops action", extra={"rma": rma, "action": action, "status": record.status})
     return _view(record, timeline)
 
@@ -129,7 +130,8 @@ def cancel(rma: RmaPath, request: CancelRequest, x_actor: ActorHeader = None) ->
 )
 def receive(rma: RmaPath, inspection: ReceiveRequest, x_actor: ActorHeader = None) -> OpsReturn:
     record, timeline = return_service.receive(rma, inspection, store=store, actor_id=x_actor, now=_now())
-    metrics.add_metric(name="ReturnReceived", unit="Count", value=1)
+    metrics.add_metric(name="ReturnTransitions", unit="Count", value=1)
+    metrics.add_metadata(key="action", value="receive")
     return _view(record, timeline)
 
 

@@ -57,7 +57,7 @@ def create_session(credentials: SignInRequest) -> PortalSession:
             client_ip,
             directory=table,
             attempts=table,
-            tokens=portal.tokens(),
+            issue_token=lambda order_id, now: portal.tokens().issue(order_id, now),
             limits=limits,
             now=datetime.now(UTC),
         )
@@ -65,7 +65,7 @@ def create_session(credentials: SignInRequest) -> PortalSession:
         metrics.add_metric(name="SignInRejected", unit="Count", value=1)
         logger.info("sign-in rejected", extra={"reason": getattr(exc, "code", type(exc).__name__)})
         raise
-    metrics.add_metric(name="SignInSucceeded", unit="Count", value=1)
+    metrics.add_metric(name="SignIns", unit="Count", value=1)
     logger.info("signed in", extra={"order_id": session.order_id})
     return session
 

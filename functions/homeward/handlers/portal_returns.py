@@ -144,7 +144,7 @@ def start_return(
         now=datetime.now(UTC),
     )
     if created:
-        metrics.add_metric(name="ReturnStarted", unit="Count", value=1)
+        metrics.add_metric(name="ReturnsStarted", unit="Count", value=1)
         logger.info(
             "return started", extra={"rma": record.rma, "order_id": order_id, "status": record.status}
         )
@@ -197,7 +197,8 @@ def cancel_return(order_id: OrderIdPath, rma: RmaPath, request: CancelRequest) -
         note=request.reason,
         order_id=order_id,
     )
-    metrics.add_metric(name="ReturnCancelledByShopper", unit="Count", value=1)
+    metrics.add_metric(name="ReturnTransitions", unit="Count", value=1)
+    metrics.add_metadata(key="action", value="cancel")
     return shopper_return(record, timeline)
 
 
