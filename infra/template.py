@@ -103,8 +103,13 @@ def parameter_defaults(template: dict | None = None) -> dict[str, str]:
     return {name: str(p.get("Default", "")) for name, p in template.get("Parameters", {}).items()}
 
 
+NO_VALUE = object()  # what `!Ref AWS::NoValue` resolves to: the property is dropped
+
+
 def resolve(value, refs: dict[str, str], attrs: dict[tuple[str, str], str] | None = None):
     """Resolve Ref / GetAtt / Sub / If / Join / Select against known names.
+
+    `!Ref AWS::NoValue` removes the list item or mapping key it stands in, as in CloudFormation.
 
     `refs` maps logical ids and parameter names (and pseudo parameters such as
     AWS::Region) to what `Ref` returns; `attrs` maps (logical id, attribute) to `GetAtt`.
@@ -112,14 +117,15 @@ def resolve(value, refs: dict[str, str], attrs: dict[tuple[str, str], str] | Non
     """
     attrs = attrs or {}
     if isinstance(value, list):
-        return [resolve(v, refs, attrs) for v in value]
+        return [item for item in (resolve(v, refs, attrs) for v in value) if item is not NO_VALUE]
     if not isinstance(value, dict):
         return value
-    if len(value) != 1:
-        return {k: resolve(v, refs, attrs) for k, v in value.items()}
+    if len(value) != 1 or next(iter(value)) not in _INTRINSICS:
+        resolved = {k: resolve(v, refs, attrs) for k, v in value.items()}
+        return {k: v for k, v in resolved.items() if v is not NO_VALUE}
     ((fn, arg),) = value.items()
     if fn == "Ref":
-        return refs[arg]
+        return NO_VALUE if arg == "AWS::NoValue" else refs[arg]
     if fn == "Fn::GetAtt":
         logical_id, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
         return attrs[(logical_id, attribute)]
@@ -147,7 +153,10 @@ def resolve(value, refs: dict[str, str], attrs: dict[tuple[str, str], str] | Non
     if fn == "Fn::Select":
         index, items = arg
         return resolve(items, refs, attrs)[int(index)]
-    return {fn: resolve(arg, refs, attrs)}
+    raise AssertionError(f"unhandled intrinsic {fn}")  # _INTRINSICS and the branches above agree
+
+
+_INTRINSICS = frozenset({"Ref", "Fn::GetAtt", "Fn::Sub", "Fn::If", "Fn::Join", "Fn::Select"})
 
 
 def dynamodb_table_kwargs(logical_id: str, table_name: str, template: dict | None = None) -> dict:

@@ -51,7 +51,6 @@ def pseudo_parameters() -> dict[str, str]:
         "AWS::StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT_ID}:stack/{STACK_NAME}/local",
         "AWS::Partition": "aws",
         "AWS::URLSuffix": "amazonaws.com",
-        "AWS::NoValue": "",
     }
 
 
