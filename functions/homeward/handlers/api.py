@@ -8,7 +8,7 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path
 
 from homeward.errors import (
     Conflict,
@@ -27,6 +27,18 @@ from homeward.observability import logger, metrics
 # Path parameter `{orderId}` as named in template.yaml, validated like ExternalId.
 OrderIdPath = Annotated[
     str, Path(alias="orderId", pattern=r"^[A-Za-z0-9._:\-]{1,64}$", description="The shop's order id")
+]
+
+RmaPath = Annotated[
+    str, Path(pattern=r"^R-[0-9A-Z]{4}-[0-9A-Z]{4}$", description="Return number, e.g. R-7K3M-9QXA")
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="idempotency-key",
+        pattern=r"^[A-Za-z0-9._:\-]{8,128}$",
+        description="Makes a retried submit return the first result instead of a second return",
+    ),
 ]
 
 Gate = Callable[[APIGatewayHttpResolver], None]

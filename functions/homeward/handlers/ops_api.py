@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from aws_lambda_powertools.logging import correlation_paths
 
 from homeward.adapters.aws import client
@@ -23,7 +23,15 @@ from homeward.config import OpsApiSettings, load_settings
 from homeward.domain import return_service
 from homeward.domain.states import Actor, ParcelState
 from homeward.errors import Unprocessable
-from homeward.handlers.api import ERROR_RESPONSES, OrderIdPath, api_key_gate, create_app, error_docs
+from homeward.handlers.api import (
+    ERROR_RESPONSES,
+    IdempotencyKey,
+    OrderIdPath,
+    RmaPath,
+    api_key_gate,
+    create_app,
+    error_docs,
+)
 from homeward.models.returns import (
     CancelRequest,
     NoteRequest,
@@ -42,7 +50,6 @@ app = create_app(
     max_body_bytes=settings.max_body_bytes, before_validation=[api_key_gate(settings.merchant_api_key_secret)]
 )
 
-RmaPath = Annotated[str, Path(pattern=r"^R-[0-9A-Z]{4}-[0-9A-Z]{4}$")]
 ActorHeader = Annotated[
     str | None, Header(alias="x-actor", max_length=200, description="Who is acting, for the audit timeline")
 ]
@@ -153,9 +160,7 @@ def add_note(rma: RmaPath, request: NoteRequest, x_actor: ActorHeader = None) ->
 def file_return(
     order_id: OrderIdPath,
     request: ReturnRequest,
-    idempotency_key: Annotated[
-        str | None, Header(alias="idempotency-key", pattern=r"^[A-Za-z0-9._:\-]{8,128}$")
-    ] = None,
+    idempotency_key: IdempotencyKey = None,
     x_actor: ActorHeader = None,
 ) -> Response[OpsReturn]:
     record, timeline, created = return_service.start_return(

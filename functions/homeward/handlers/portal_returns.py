@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Header, Path
 from aws_lambda_powertools.logging import correlation_paths
 
 from homeward.adapters.aws import client
@@ -22,7 +20,15 @@ from homeward.adapters.storage import presigned_photo_post
 from homeward.config import PortalReturnsSettings, load_settings
 from homeward.domain import return_service
 from homeward.domain.states import Actor
-from homeward.handlers.api import ERROR_RESPONSES, OrderIdPath, PortalAuth, create_app, error_docs
+from homeward.handlers.api import (
+    ERROR_RESPONSES,
+    IdempotencyKey,
+    OrderIdPath,
+    PortalAuth,
+    RmaPath,
+    create_app,
+    error_docs,
+)
 from homeward.models.returns import (
     CancelRequest,
     Eligibility,
@@ -41,17 +47,6 @@ store = ReturnsTable(client("dynamodb"), settings.table_name)
 portal = PortalAuth(settings.portal_signing_key_secret, settings.portal_token_ttl_seconds)
 app = create_app(max_body_bytes=settings.max_body_bytes)
 
-RmaPath = Annotated[
-    str, Path(pattern=r"^R-[0-9A-Z]{4}-[0-9A-Z]{4}$", description="Return number, e.g. R-7K3M-9QXA")
-]
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="idempotency-key",
-        pattern=r"^[A-Za-z0-9._:\-]{8,128}$",
-        description="Makes a retried submit return the first result instead of a second return",
-    ),
-]
 AUTH_ERRORS = error_docs({401: "Missing, invalid or expired token", 404: "Not this token's order or return"})
 
 
