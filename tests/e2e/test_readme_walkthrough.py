@@ -31,7 +31,11 @@ def test_readme_walkthrough_works_as_written():
     assert script.startswith("API=http://127.0.0.1:3000\n"), "the walkthrough must start by setting API"
     with running_stack() as stack:
         run = subprocess.run(
-            ["bash", "-c", "set -o pipefail\n" + script.replace("API=http://127.0.0.1:3000", f"API={stack.api_url}", 1)],
+            [
+                "bash",
+                "-c",
+                "set -o pipefail\n" + script.replace("API=http://127.0.0.1:3000", f"API={stack.api_url}", 1),
+            ],
             capture_output=True,
             text=True,
             timeout=180,
@@ -40,7 +44,9 @@ def test_readme_walkthrough_works_as_written():
     assert run.returncode == 0, out
     lines = [line.strip() for line in out.splitlines() if line.strip()]
     statuses = [
-        line for line in lines if re.fullmatch(r"(.* )?\d{3}", line) and not line.lower().startswith("retry-after")
+        line
+        for line in lines
+        if re.fullmatch(r"(.* )?\d{3}", line) and not line.lower().startswith("retry-after")
     ]
 
     # Orders and sign-in: create, view, foreign order, wrong email, brute force.
@@ -51,8 +57,12 @@ def test_readme_walkthrough_works_as_written():
     assert any(re.fullmatch(r"retry-after: \d+", line, re.IGNORECASE) for line in lines)
 
     # Returns: eligibility, start, ops view, inspection, shopper view, events.
-    assert any(line.startswith("L3 Linen tote bag returnable: 0") and "['final_sale']" in line for line in lines)
-    started = next(line for line in lines if re.match(r"R-[0-9A-Z]{4}-[0-9A-Z]{4} approved store credit: \d+", line))
+    assert any(
+        line.startswith("L3 Linen tote bag returnable: 0") and "['final_sale']" in line for line in lines
+    )
+    started = next(
+        line for line in lines if re.match(r"R-[0-9A-Z]{4}-[0-9A-Z]{4} approved store credit: \d+", line)
+    )
     rma = started.split()[0]
     assert any(line == f"['{rma}']" for line in lines), out
     assert "200" in statuses[9:]

@@ -15,6 +15,7 @@ from homeward.models.policy import ReturnPolicy
 from homeward.models.returns import (
     Eligibility,
     ReceiveRequest,
+    ReturnLine,
     ReturnRecord,
     ReturnRequest,
     TimelineEntry,
@@ -191,8 +192,31 @@ def _save(store: ReturnStore, change: returns.Change, before: ReturnRecord) -> N
 
 
 def shopper_timeline(timeline: list[TimelineEntry]) -> list[TimelineEntry]:
-    """What a shopper may see: state changes and notes meant for them, without staff identities."""
-    return [e.model_copy(update={"actor_id": None}) for e in timeline if e.shopper_visible]
+    """What a shopper may see: state changes and notes meant for them.
+
+    Staff identities, review reason codes and inspection details are internal: only the
+    requested lines survive from an entry's data.
+    """
+    return [
+        e.model_copy(
+            update={
+                "actor_id": None,
+                "data": {k: v for k, v in e.data.items() if k == "lines"}
+                if e.type == "return.requested"
+                else {},
+            }
+        )
+        for e in timeline
+        if e.shopper_visible
+    ]
+
+
+def shopper_lines(record: ReturnRecord) -> list[ReturnLine]:
+    """The return's lines without the warehouse's grade, disposition and inspection note."""
+    return [
+        line.model_copy(update={"grade": None, "disposition": None, "inspection_note": None})
+        for line in record.lines
+    ]
 
 
 def can_shopper_cancel(record: ReturnRecord) -> bool:

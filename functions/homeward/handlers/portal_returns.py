@@ -58,7 +58,7 @@ def shopper_return(record: ReturnRecord, timeline: list[TimelineEntry]) -> Shopp
         money_status=record.money_status,
         created_at=record.created_at,
         updated_at=record.updated_at,
-        lines=record.lines,
+        lines=return_service.shopper_lines(record),
         preview=record.preview,
         destination=record.destination,
         can_cancel=return_service.can_shopper_cancel(record),

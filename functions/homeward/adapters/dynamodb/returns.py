@@ -270,7 +270,7 @@ class ReturnsTable:
                     "type": s_attr(event.type),
                     "rma": s_attr(record.rma),
                     "order_id": s_attr(record.order_id),
-                    "status": s_attr(record.status),
+                    "status": s_attr(event.to_status or record.status),
                     "at": s_attr(utc_iso(event.at)),
                     "doc": s_attr(event.model_dump_json()),
                 },
