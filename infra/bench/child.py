@@ -10,7 +10,11 @@ own import and first invocation (or the baseline's `import boto3; boto3.client(.
 `cold` times `import MODULE` and the first `MODULE.ATTR(event, context)`.
 `calls` runs a list of handler invocations (in order, in this one process) and records every
 AWS API call each one makes, through a botocore `before-call` hook on boto3's default
-session, registered before any client exists.
+session, registered before any client exists, with the resource names IAM authorizes it on
+(table / index, each item of a transaction, secret, topic, bucket and key, parameter).
+
+The outcome of an invocation is its HTTP `statusCode`; a stream handler (partial batch
+response, no status code) reports "ok" when no record failed, else "N failed".
 
 Results are written as JSON to OUT (stdout belongs to the handlers' logs and EMF metrics).
 """
@@ -54,6 +58,18 @@ def _max_rss_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
 
 
+def outcome(response) -> int | str | None:
+    """HTTP status code, or "ok" / "N failed" for a partial batch response (stream handlers)."""
+    if not isinstance(response, dict):
+        return None
+    if "statusCode" in response:
+        return response["statusCode"]
+    if "batchItemFailures" in response:
+        failed = len(response["batchItemFailures"])
+        return f"{failed} failed" if failed else "ok"
+    return None
+
+
 def baseline() -> dict:
     t0 = time.perf_counter()
     import boto3
@@ -77,7 +93,8 @@ def cold(module: str, attr: str, event_path: str) -> dict:
         "import_ms": (t1 - t0) * 1000,
         "invoke_ms": (t2 - t1) * 1000,
         "total_ms": (t2 - t0) * 1000,
-        "status": response.get("statusCode") if isinstance(response, dict) else None,
+        "status": outcome(response),
+        "body": str(response.get("body", response) if isinstance(response, dict) else response)[:500],
     }
 
 
@@ -92,10 +109,18 @@ def calls(ops_path: str) -> dict:
     def before_parameter_build(params, context, **_kwargs):
         # The API parameters (before-call only sees the serialised request): keep the resource names.
         names = {
-            k: params[k] for k in ("TableName", "IndexName", "SecretId", "TopicArn", "Bucket") if k in params
+            k: params[k]
+            for k in ("TableName", "IndexName", "SecretId", "TopicArn", "Bucket", "Key", "Name", "QueueUrl")
+            if k in params
         }
         if "RequestItems" in params:
             names["TableName"] = sorted(params["RequestItems"])
+        if "TransactItems" in params:  # IAM authorizes each item: [["Put", table], ["Update", table], ...]
+            names["TransactItems"] = [
+                [kind, body.get("TableName")]
+                for item in params["TransactItems"]
+                for kind, body in item.items()
+            ]
         context["homeward_bench_params"] = names
 
     def before_call(model, context, **_kwargs):
@@ -126,8 +151,8 @@ def calls(ops_path: str) -> dict:
             {
                 "label": op["label"],
                 "module": op["module"],
-                "status": response.get("statusCode"),
-                "body": response.get("body"),
+                "status": outcome(response),
+                "body": response.get("body") if isinstance(response, dict) else None,
                 "ms": elapsed,
                 "calls": list(recorded),
             }

@@ -1,6 +1,7 @@
 """A throwaway AWS for benchmarks and infra tests: moto in a thread, shaped by template.yaml.
 
-`BenchStack` starts `moto.server.ThreadedMotoServer` on a free 127.0.0.1 port, creates every
+`BenchStack` starts a moto server (like `moto.server.ThreadedMotoServer`, with requests
+serialized: see `_SerializedMotoServer`) on a free 127.0.0.1 port, creates every
 DynamoDB table, Secrets Manager secret, S3 bucket, SNS topic and SQS queue the template
 declares (tables through
 `infra.template.dynamodb_table_kwargs`, so keys, indexes and stream match), and resolves each
@@ -18,6 +19,7 @@ import copy
 import json
 import os
 import sys
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,6 +78,50 @@ def with_source_ip(event: dict, ip: str) -> dict:
     return event
 
 
+class _SerializedMotoServer:
+    """moto's ThreadedMotoServer, except that requests run one at a time.
+
+    moto's backends are not thread-safe (a DynamoDB transaction deep-copies the table while
+    another request writes to it), and the IAM test runs several children at once. Connections
+    are still served by threads, with keep-alive as before; only the backend work is serialized,
+    so children that run one after another (the cold-start runs) see no difference.
+    """
+
+    def __init__(self) -> None:
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        app = DomainDispatcherApplication(create_backend_app)
+        lock = threading.Lock()
+
+        def serialized(environ, start_response):
+            with lock:
+                result = app(environ, start_response)
+                try:
+                    return list(result)  # the body too, inside the lock
+                finally:
+                    if hasattr(result, "close"):
+                        result.close()
+
+        self._server = make_server(
+            "127.0.0.1", 0, serialized, threaded=True, request_handler=MotoRequestHandler
+        )
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self) -> tuple[str, int]:
+        self._thread.start()
+        host, port = self._server.server_address[:2]
+        return str(host), port
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join()
+
+
 @dataclass
 class BenchStack:
     """moto server + the template's tables and secrets. Use as a context manager."""
@@ -85,12 +131,9 @@ class BenchStack:
     def __enter__(self) -> BenchStack:
         import logging
 
-        from moto.server import ThreadedMotoServer
-
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self._server.start()
-        host, port = self._server.get_host_and_port()
+        self._server = _SerializedMotoServer()
+        host, port = self._server.start()
         self.endpoint_url = f"http://{host}:{port}"
         self.template = load_template()
         self._provision()
@@ -258,14 +301,18 @@ def run_child(
         return result
 
 
-def run_calls(stack: BenchStack, ops: list[dict]) -> dict:
-    """Run handler invocations in one fresh child; AWS calls recorded per op."""
+def run_calls(stack: BenchStack, ops: list[dict], *, env: dict[str, str] | None = None) -> dict:
+    """Run handler invocations in one fresh child; AWS calls recorded per op.
+
+    `env` overrides variables after the functions' own (e.g. a setting the template leaves empty).
+    """
     import tempfile
 
     fns = {fn.logical_id: fn for fn in functions()}
-    env = stack.child_env()
+    overrides, env = env or {}, stack.child_env()
     for o in ops:  # every involved function's environment (their variables do not collide)
         env.update(stack.function_env(fns[o["function"]]))
+    env.update(overrides)
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         json.dump(ops, fh)
     try:

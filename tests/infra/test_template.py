@@ -3,8 +3,9 @@
 The template is the one wiring list for AWS and for `make run`, so these tests read it (through
 infra/template.py) and check it against the code: handlers import with exactly the environment
 the template gives them, sample events route to the right function, and every AWS call the
-order slice makes is allowed by that function's IAM statements - a missing permission would
-otherwise only show up as AccessDenied in a real account, since moto does not enforce IAM.
+order slice and the returns operations make is allowed by that function's IAM statements - a
+missing permission would otherwise only show up as AccessDenied in a real account, since moto
+does not enforce IAM.
 """
 
 from __future__ import annotations
@@ -464,42 +465,150 @@ def test_function_iam_names_exact_actions_and_resources(fn):
             assert kind == "table", f"{fn.logical_id}: {action} belongs on the table ARN"
 
 
-def test_every_aws_call_of_the_order_slice_is_granted():
-    """Run the slice's operations (infra.bench) and check each recorded call against the template."""
-    from infra.bench.sections.aws_calls import slice_operations
+# ---- what the code really calls (recorded by infra.bench against moto) ---------------------------
+
+# IAM has no dynamodb:TransactWriteItems / TransactGetItems: each item is authorized as its own action.
+TRANSACT_ITEM_ACTIONS = {
+    "Put": "dynamodb:PutItem",
+    "Update": "dynamodb:UpdateItem",
+    "Delete": "dynamodb:DeleteItem",
+    "ConditionCheck": "dynamodb:ConditionCheckItem",
+    "Get": "dynamodb:GetItem",
+}
+# Set only here: the template defaults ReturnPolicyParameterName to "" (no SSM read); with it set,
+# the policy comes from SSM and the conditional ssm:GetParameter statement must cover the read.
+POLICY_PARAMETER = "/homeward/bench/return-policy"
+
+
+def needed_grants(call: dict, physical: dict[str, str]) -> list[tuple[str, str, str, str | None]]:
+    """(action, kind, target, detail) that IAM checks for one recorded call - like grants()."""
+    prefix, operation, params = call["iam_prefix"], call["operation"], call["params"]
+    action = f"{prefix}:{operation}"
+    if prefix == "dynamodb":
+        if "TransactItems" in params:
+            return [
+                (TRANSACT_ITEM_ACTIONS[kind], "table", physical[table], None)
+                for kind, table in params["TransactItems"]
+            ]
+        tables = params["TableName"] if isinstance(params["TableName"], list) else [params["TableName"]]
+        index = params.get("IndexName")
+        return [(action, "index" if index else "table", physical[t], index) for t in tables]
+    if prefix == "secretsmanager":
+        return [(action, "secret", physical[params["SecretId"]], None)]
+    if prefix == "sns":
+        return [(action, "topic", physical[params["TopicArn"]], None)]
+    if prefix == "ssm":
+        return [(action, "parameter", physical[params["Name"]], None)]
+    if prefix == "s3":
+        return [(action, "objects", physical[params["Bucket"]], params["Key"])]
+    raise AssertionError(f"no IAM mapping for {action} {params}: extend needed_grants")
+
+
+def is_granted(needed: tuple, allowed: list[tuple]) -> bool:
+    action, kind, target, detail = needed
+    if kind == "objects":  # a key is granted by `${Bucket.Arn}/<prefix>/*`
+        return any(
+            (a, k, t) == (action, kind, target) and detail.startswith(f"{prefix}/")
+            for a, k, t, prefix in allowed
+        )
+    return needed in allowed
+
+
+@pytest.fixture(scope="module")
+def recorded():
+    """Every slice and returns operation (cold and warm), one fresh child per function.
+
+    Per function, not one child for all: secrets are cached per process, so a function whose
+    secret another function already fetched would never show its own GetSecretValue. Functions
+    that read the return policy run with RETURN_POLICY_PARAMETER set, so their first policy
+    read is an ssm:GetParameter (the default, the bundled file, calls nothing). Seeding and the
+    children run side by side: the bench's moto server serializes their requests.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from infra.bench.sections.aws_calls import returns_operations, slice_operations
     from infra.bench.stack import BenchStack, run_calls
 
-    with BenchStack() as stack:
-        operations = slice_operations(stack)
-        ops = [o for _, _, cold, warm in operations for o in (cold, warm)]
-        results = run_calls(stack, ops)["ops"]
+    with BenchStack() as stack, ThreadPoolExecutor(max_workers=8) as pool:
+        policy = (ROOT / "functions" / "homeward" / "policy" / "return-policy.json").read_text()
+        stack.client("ssm").put_parameter(Name=POLICY_PARAMETER, Value=policy, Type="String")
+        seeded = [pool.submit(slice_operations, stack), pool.submit(returns_operations, stack)]
+        by_function: dict[str, list[dict]] = {}
+        for operation in [o for future in seeded for o in future.result()]:
+            for o in (operation.cold, operation.warm):
+                o["expect"] = operation.status
+                by_function.setdefault(o["function"], []).append(o)
+        reads_policy = {fn.logical_id for fn in FUNCTIONS if "RETURN_POLICY_PARAMETER" in fn.environment}
+        runs = [
+            (group, {"RETURN_POLICY_PARAMETER": POLICY_PARAMETER} if name in reads_policy else None)
+            for name, group in by_function.items()
+        ]
+        outputs = list(pool.map(lambda run: run_calls(stack, run[0], env=run[1])["ops"], runs))
         physical = {v: k for k, v in stack.refs.items() if k in RESOURCES}
+        physical[POLICY_PARAMETER] = "ReturnPolicyParameterName"  # the grant names the parameter's Ref
+    expected = {o["label"]: o["expect"] for group, _ in runs for o in group}
+    return [r for output in outputs for r in output], expected, physical
 
+
+def test_every_aws_call_of_the_order_and_returns_operations_is_granted(recorded):
+    """Each recorded call must be allowed by that function's own statements, on the exact resource."""
+    results, expected, physical = recorded
     by_id = {fn.logical_id: fn for fn in FUNCTIONS}
-    expected_status = {o["label"]: status for _, status, cold, warm in operations for o in (cold, warm)}
-    seen = set()
+    seen, missing = set(), {}
     for result in results:
-        assert result["status"] == expected_status[result["label"]], result
+        assert result["status"] == expected[result["label"]], result
         allowed = grants(by_id[result["function"]])
         for call in result["calls"]:
-            action = f"{call['iam_prefix']}:{call['operation']}"
-            params = call["params"]
-            if "SecretId" in params:
-                needed = ("secret", physical[params["SecretId"]], None)
-            else:
-                (table,) = (
-                    params["TableName"] if isinstance(params["TableName"], list) else [params["TableName"]]
-                )
-                index = params.get("IndexName")
-                needed = ("index" if index else "table", physical[table], index)
-            assert (action, *needed) in allowed, (
-                f"{result['function']} calls {action} on {needed}: not granted"
-            )
-            seen.add((result["function"], action))
-    assert ("MerchantApiFunction", "dynamodb:UpdateItem") in seen and (
-        "PortalApiFunction",
-        "dynamodb:Query",
-    ) in seen
+            for needed in needed_grants(call, physical):
+                if not is_granted(needed, allowed):
+                    operation = result["label"].removesuffix(" (cold)").removesuffix(" (warm)")
+                    missing.setdefault((result["function"], *needed), set()).add(operation)
+                seen.add((result["function"], *needed))
+    report = [f"{grant} <- {', '.join(sorted(ops))}" for grant, ops in sorted(missing.items(), key=str)]
+    assert not missing, "calls the template does not allow (function, action, kind, target, detail):\n" + (
+        "\n".join(report)
+    )
+    must_see = {
+        ("MerchantApiFunction", "dynamodb:UpdateItem", "table", "HomewardTable", None),
+        ("PortalApiFunction", "dynamodb:Query", "index", "HomewardTable", "gsi1"),
+        ("PortalReturnsFunction", "dynamodb:PutItem", "table", "HomewardTable", None),
+        ("PortalReturnsFunction", "dynamodb:UpdateItem", "table", "HomewardTable", None),
+        ("PortalReturnsFunction", "dynamodb:Query", "table", "HomewardTable", None),
+        ("PortalReturnsFunction", "dynamodb:Query", "index", "HomewardTable", "gsi1"),
+        ("PortalReturnsFunction", "dynamodb:BatchGetItem", "table", "HomewardTable", None),
+        ("OpsApiFunction", "dynamodb:Query", "index", "HomewardTable", "gsi2"),
+        ("OpsApiFunction", "dynamodb:PutItem", "table", "HomewardTable", None),
+        ("OpsApiFunction", "dynamodb:UpdateItem", "table", "HomewardTable", None),
+        ("DomainEventsFunction", "sns:Publish", "topic", "DomainEventsTopic", None),
+        ("PortalReturnsFunction", "ssm:GetParameter", "parameter", "ReturnPolicyParameterName", None),
+        ("OpsApiFunction", "ssm:GetParameter", "parameter", "ReturnPolicyParameterName", None),
+    }
+    for fn in FUNCTIONS:  # every function reads the secrets its environment names, in its own child
+        for value in fn.environment.values():
+            if isinstance(value, dict) and RESOURCES.get(value.get("Ref"), {}).get("Type") == (
+                "AWS::SecretsManager::Secret"
+            ):
+                must_see.add((fn.logical_id, "secretsmanager:GetSecretValue", "secret", value["Ref"], None))
+    assert must_see - seen == set()
+
+
+def test_photo_upload_presign_makes_no_call_and_the_upload_is_granted(recorded):
+    """Presigning is local; the browser's POST is authorized as the function: s3:PutObject on the key."""
+    import base64
+    import json
+
+    results, _, physical = recorded
+    uploads = [r for r in results if "photo upload" in r["label"]]
+    assert uploads
+    allowed = grants(next(fn for fn in FUNCTIONS if fn.logical_id == "PortalReturnsFunction"))
+    for result in uploads:
+        assert [c for c in result["calls"] if c["iam_prefix"] != "secretsmanager"] == []
+        body = json.loads(result["body"])
+        policy = json.loads(base64.b64decode(body["fields"]["policy"]))
+        conditions = {k: v for c in policy["conditions"] if isinstance(c, dict) for k, v in c.items()}
+        assert conditions["key"] == body["key"] and body["key"].startswith("photos/")
+        needed = ("s3:PutObject", "objects", physical[conditions["bucket"]], body["key"])
+        assert is_granted(needed, allowed), f"PortalReturnsFunction needs {needed} for the browser upload"
 
 
 # =====================================================================================
