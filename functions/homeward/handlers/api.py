@@ -54,16 +54,6 @@ STATUS_BY_ERROR: dict[type[HomewardError], HTTPStatus] = {
     DependencyFailed: HTTPStatus.SERVICE_UNAVAILABLE,
 }
 
-# Documented on every route of the OpenAPI description.
-ERROR_RESPONSES = {
-    400: {"description": "Malformed JSON", "content": {"application/json": {"model": ErrorBody}}},
-    413: {"description": "Body too large", "content": {"application/json": {"model": ErrorBody}}},
-    422: {
-        "description": "Validation failed; `details` lists each field",
-        "content": {"application/json": {"model": ErrorBody}},
-    },
-}
-
 
 def error_docs(descriptions: dict[int, str]) -> dict:
     """OpenAPI `responses` entries for error statuses, all with the ErrorBody model."""
@@ -71,6 +61,12 @@ def error_docs(descriptions: dict[int, str]) -> dict:
         status: {"description": text, "content": {"application/json": {"model": ErrorBody}}}
         for status, text in descriptions.items()
     }
+
+
+# Documented on every route with a body.
+ERROR_RESPONSES = error_docs(
+    {400: "Malformed JSON", 413: "Body too large", 422: "Validation failed; `details` lists each field"}
+)
 
 
 def create_app(*, max_body_bytes: int, before_validation: list[Gate] | None = None) -> APIGatewayHttpResolver:

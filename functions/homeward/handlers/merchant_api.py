@@ -15,17 +15,12 @@ from homeward.adapters.aws import client
 from homeward.adapters.dynamodb.orders import OrdersTable
 from homeward.config import MerchantApiSettings, load_settings
 from homeward.domain import orders
-from homeward.handlers.api import ERROR_RESPONSES, OrderIdPath, api_key_gate, create_app
-from homeward.models.common import ErrorBody
+from homeward.handlers.api import ERROR_RESPONSES, OrderIdPath, api_key_gate, create_app, error_docs
 from homeward.models.orders import OrderIn, UpsertOutcome
 from homeward.observability import logger, metrics
 
 settings = load_settings(MerchantApiSettings)
 table = OrdersTable(client("dynamodb"), settings.table_name)
-
-AUTH_RESPONSES = {
-    401: {"description": "Missing or invalid API key", "content": {"application/json": {"model": ErrorBody}}}
-}
 
 
 app = create_app(
@@ -47,11 +42,7 @@ app = create_app(
             "content": {"application/json": {"model": UpsertOutcome}},
         },
         201: {"description": "Created", "content": {"application/json": {"model": UpsertOutcome}}},
-        409: {
-            "description": "A newer version is stored",
-            "content": {"application/json": {"model": ErrorBody}},
-        },
-        **AUTH_RESPONSES,
+        **error_docs({401: "Missing or invalid API key", 409: "A newer version is stored"}),
         **ERROR_RESPONSES,
     },
 )

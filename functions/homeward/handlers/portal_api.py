@@ -14,8 +14,7 @@ from homeward.adapters.aws import client
 from homeward.adapters.dynamodb.orders import OrdersTable
 from homeward.config import PortalApiSettings, load_settings
 from homeward.domain import auth, orders
-from homeward.handlers.api import ERROR_RESPONSES, OrderIdPath, PortalAuth, create_app
-from homeward.models.common import ErrorBody
+from homeward.handlers.api import ERROR_RESPONSES, OrderIdPath, PortalAuth, create_app, error_docs
 from homeward.models.orders import PortalSession, ShopperOrder, SignInRequest
 from homeward.observability import logger, metrics
 
@@ -30,10 +29,6 @@ limits = auth.SignInLimits(
 )
 
 
-def _err(description: str) -> dict:
-    return {"description": description, "content": {"application/json": {"model": ErrorBody}}}
-
-
 @app.post(
     "/portal/session",
     summary="Sign in with order number and email",
@@ -44,8 +39,9 @@ def _err(description: str) -> dict:
     tags=["Portal"],
     responses={
         200: {"description": "Signed in", "content": {"application/json": {"model": PortalSession}}},
-        401: _err("No order with that number and email"),
-        429: _err("Too many failed attempts; see Retry-After"),
+        **error_docs(
+            {401: "No order with that number and email", 429: "Too many failed attempts; see Retry-After"}
+        ),
         **ERROR_RESPONSES,
     },
 )
@@ -76,8 +72,7 @@ def create_session(credentials: SignInRequest) -> PortalSession:
     tags=["Portal"],
     responses={
         200: {"description": "The order", "content": {"application/json": {"model": ShopperOrder}}},
-        401: _err("Missing, invalid or expired token"),
-        404: _err("No such order for this token"),
+        **error_docs({401: "Missing, invalid or expired token", 404: "No such order for this token"}),
     },
 )
 def get_order(order_id: OrderIdPath) -> ShopperOrder:
