@@ -14,6 +14,7 @@ from homeward.adapters.aws import client
 from homeward.adapters.dynamodb.orders import OrdersTable
 from homeward.config import PortalApiSettings, load_settings
 from homeward.domain import auth, orders
+from homeward.errors import TooManyRequests, Unauthorized
 from homeward.handlers.api import ERROR_RESPONSES, OrderIdPath, PortalAuth, create_app, error_docs
 from homeward.models.orders import PortalSession, ShopperOrder, SignInRequest
 from homeward.observability import logger, metrics
@@ -57,9 +58,9 @@ def create_session(credentials: SignInRequest) -> PortalSession:
             limits=limits,
             now=datetime.now(UTC),
         )
-    except Exception as exc:
+    except (Unauthorized, TooManyRequests) as exc:
         metrics.add_metric(name="SignInRejected", unit="Count", value=1)
-        logger.info("sign-in rejected", extra={"reason": getattr(exc, "code", type(exc).__name__)})
+        logger.info("sign-in rejected", extra={"reason": exc.code})
         raise
     metrics.add_metric(name="SignIns", unit="Count", value=1)
     logger.info("signed in", extra={"order_id": session.order_id})
