@@ -25,6 +25,7 @@ _PLACEHOLDER_ENV = {
     "MERCHANT_API_KEY_SECRET": "openapi",
     "PORTAL_SIGNING_KEY_SECRET": "openapi",
     "PHOTOS_BUCKET": "openapi",
+    "LABELS_BUCKET": "openapi",
     "DOMAIN_EVENTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:openapi",
 }
 

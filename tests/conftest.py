@@ -39,6 +39,7 @@ TEST_ENV = {
     "PORTAL_SIGNING_KEY_SECRET": "homeward/test/portal-signing-key",
     "PORTAL_TOKEN_TTL_SECONDS": "1800",
     "PHOTOS_BUCKET": "homeward-test-photos",
+    "LABELS_BUCKET": "homeward-test-labels",
     "DOMAIN_EVENTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:homeward-test-domain-events",
 }
 os.environ.update(TEST_ENV)
@@ -102,5 +103,6 @@ def aws():
         secrets.create_secret(Name=TEST_ENV["MERCHANT_API_KEY_SECRET"], SecretString=MERCHANT_KEY)
         secrets.create_secret(Name=TEST_ENV["PORTAL_SIGNING_KEY_SECRET"], SecretString=SIGNING_KEY)
         boto3.client("s3").create_bucket(Bucket=TEST_ENV["PHOTOS_BUCKET"])
+        boto3.client("s3").create_bucket(Bucket=TEST_ENV["LABELS_BUCKET"])
         boto3.client("sns").create_topic(Name="homeward-test-domain-events")
         yield

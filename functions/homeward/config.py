@@ -42,10 +42,20 @@ def load_settings(model: type[SettingsT]) -> SettingsT:
 
 class PortalReturnsSettings(CommonSettings):
     portal_signing_key_secret: str = Field(alias="PORTAL_SIGNING_KEY_SECRET", min_length=1)
+    labels_bucket: str = Field(alias="LABELS_BUCKET", min_length=3)
     portal_token_ttl_seconds: int = Field(default=1800, alias="PORTAL_TOKEN_TTL_SECONDS", ge=60, le=86400)
     photos_bucket: str = Field(alias="PHOTOS_BUCKET", min_length=3)
     photo_max_bytes: int = Field(default=10 * 1024 * 1024, alias="PHOTO_MAX_BYTES", ge=1024)
     return_policy_parameter: str | None = Field(default=None, alias="RETURN_POLICY_PARAMETER")
+
+
+class LabelsSettings(CommonSettings):
+    labels_bucket: str = Field(alias="LABELS_BUCKET", min_length=3)
+    label_queue_url: str | None = Field(default=None, alias="LABEL_QUEUE_URL")
+    carrier_secret: str | None = Field(default=None, alias="CARRIER_SECRET")
+    return_policy_parameter: str | None = Field(default=None, alias="RETURN_POLICY_PARAMETER")
+    easypost_base_url: str = Field(default="https://api.easypost.com", alias="EASYPOST_BASE_URL")
+    shippo_base_url: str = Field(default="https://api.goshippo.com", alias="SHIPPO_BASE_URL")
 
 
 class OpsApiSettings(CommonSettings):

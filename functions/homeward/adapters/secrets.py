@@ -21,3 +21,9 @@ def secret_values(secret_id: str) -> list[str]:
     """A secret holding one value or a comma-separated list (old and new keys during rotation)."""
     value = _provider().get(secret_id, max_age=_MAX_AGE_SECONDS)
     return [part.strip() for part in str(value).split(",") if part.strip()]
+
+
+def secret_json(secret_id: str) -> dict:
+    """A secret holding a JSON object (e.g. carrier API keys by provider)."""
+    value = _provider().get(secret_id, max_age=_MAX_AGE_SECONDS, transform="json")
+    return value if isinstance(value, dict) else {}

@@ -219,5 +219,35 @@ def shopper_lines(record: ReturnRecord) -> list[ReturnLine]:
     ]
 
 
+def label_status(record: ReturnRecord) -> str:
+    """Where the label stands, for the shopper: none yet, pending purchase, issued, ..."""
+    status = ParcelState(record.status)
+    if status is ParcelState.NEEDS_ATTENTION:
+        return "failed"
+    if record.label is not None:
+        if record.label.voided:
+            return "voided"
+        return "expired" if status is ParcelState.EXPIRED else "issued"
+    if status is ParcelState.APPROVED and any(line.resolution != "keep_item" for line in record.lines):
+        return "pending"
+    return "none"
+
+
+def label_file(record: ReturnRecord, label_format: str) -> str:
+    """The stored file of the return's label in a format, or why there is none."""
+    label = record.label
+    if label is None or label.voided or ParcelState(record.status) is ParcelState.EXPIRED:
+        raise Conflict(
+            "This return has no usable label",
+            details={"reason": "no_label", "label_status": label_status(record)},
+        )
+    if label_format not in label.files:
+        raise Unprocessable(
+            f"The carrier provides this label as {', '.join(sorted(label.files))} only",
+            details={"reason": "format_not_available", "formats": sorted(label.files)},
+        )
+    return label.files[label_format]
+
+
 def can_shopper_cancel(record: ReturnRecord) -> bool:
     return ParcelState(record.status) in SHOPPER_CAN_CANCEL

@@ -272,14 +272,21 @@ def create_return(
 
 
 def price(
-    lines: list[ReturnLine], *, currency: str, policy: ReturnPolicy, waive_shipping: bool
+    lines: list[ReturnLine],
+    *,
+    currency: str,
+    policy: ReturnPolicy,
+    waive_shipping: bool,
+    shipping_fee: int | None = None,
 ) -> RefundPreview:
-    """Totals per resolution. The return-shipping fee comes off the refund, then off credit."""
+    """Totals per resolution. The return-shipping fee (the policy's flat fee, or `shipping_fee`
+    such as the label's real cost) comes off the refund, then off store credit."""
     by = {"refund": 0, "store_credit": 0, "exchange": 0, "keep_item": 0}
     for line in lines:
         by[line.resolution] += line.refund.amount
     ships_back = any(line.resolution != "keep_item" for line in lines)
-    fee = 0 if waive_shipping or not ships_back else policy.return_shipping_fee.get(currency, 0)
+    flat = policy.return_shipping_fee.get(currency, 0) if shipping_fee is None else shipping_fee
+    fee = 0 if waive_shipping or not ships_back else flat
     from_refund = min(fee, by["refund"])
     from_credit = min(fee - from_refund, by["store_credit"])
     credit_base = by["store_credit"] - from_credit

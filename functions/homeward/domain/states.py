@@ -22,6 +22,7 @@ class ParcelState(StrEnum):
     REQUESTED = "requested"
     NEEDS_REVIEW = "needs_review"
     APPROVED = "approved"
+    NEEDS_ATTENTION = "needs_attention"
     LABEL_ISSUED = "label_issued"
     IN_TRANSIT = "in_transit"
     DELIVERED = "delivered"
@@ -87,11 +88,27 @@ TRANSITIONS: tuple[Transition, ...] = (
     ),
     Transition(
         "reject",
-        (S.REQUESTED, S.NEEDS_REVIEW, S.APPROVED),
+        (S.REQUESTED, S.NEEDS_REVIEW, S.APPROVED, S.NEEDS_ATTENTION),
         S.REJECTED,
         (A.OPS,),
         "return.rejected",
         "Ops declines the request, with a reason; reserved quantities are released",
+    ),
+    Transition(
+        "label_failed",
+        (S.APPROVED,),
+        S.NEEDS_ATTENTION,
+        (A.SYSTEM,),
+        "return.needs_attention",
+        "The carrier refused the label for a reason a retry cannot fix (e.g. the address)",
+    ),
+    Transition(
+        "retry_label",
+        (S.NEEDS_ATTENTION,),
+        S.APPROVED,
+        (A.OPS,),
+        "return.label_requested",
+        "Ops fixed the cause and asks for the label again",
     ),
     Transition(
         "issue_label",
@@ -135,7 +152,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     ),
     Transition(
         "cancel",
-        (S.REQUESTED, S.NEEDS_REVIEW, S.APPROVED, S.LABEL_ISSUED),
+        (S.REQUESTED, S.NEEDS_REVIEW, S.APPROVED, S.NEEDS_ATTENTION, S.LABEL_ISSUED),
         S.CANCELLED,
         (A.SHOPPER, A.OPS),
         "return.cancelled",

@@ -130,6 +130,16 @@ def cancel(rma: RmaPath, request: CancelRequest, x_actor: ActorHeader = None) ->
 
 
 @app.post(
+    "/ops/returns/<rma>/retry-label",
+    summary="Ask for the label again after the carrier refused it (needs_attention -> approved)",
+    tags=TAGS,
+    responses=ERRORS,
+)
+def retry_label(rma: RmaPath, x_actor: ActorHeader = None) -> OpsReturn:
+    return _act(rma, "retry_label", x_actor)
+
+
+@app.post(
     "/ops/returns/<rma>/receive",
     summary="Receive and inspect: quantity, grade (a-d) and disposition per line",
     tags=TAGS,

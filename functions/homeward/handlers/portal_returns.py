@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 
 from homeward.adapters.aws import client
 from homeward.adapters.dynamodb.returns import ReturnsTable
 from homeward.adapters.policy import load_policy
-from homeward.adapters.storage import presigned_photo_post
+from homeward.adapters.storage import LabelFiles, presigned_photo_post
 from homeward.config import PortalReturnsSettings, load_settings
 from homeward.domain import return_service
 from homeward.domain.states import Actor
@@ -32,10 +34,12 @@ from homeward.handlers.api import (
 from homeward.models.returns import (
     CancelRequest,
     Eligibility,
+    LabelLink,
     PhotoUpload,
     PhotoUploadRequest,
     ReturnRecord,
     ReturnRequest,
+    ShopperLabel,
     ShopperReturn,
     ShopperReturnList,
     TimelineEntry,
@@ -45,12 +49,14 @@ from homeward.observability import logger, metrics
 settings = load_settings(PortalReturnsSettings)
 store = ReturnsTable(client("dynamodb"), settings.table_name)
 portal = PortalAuth(settings.portal_signing_key_secret, settings.portal_token_ttl_seconds)
+labels = LabelFiles(settings.labels_bucket)
 app = create_app(max_body_bytes=settings.max_body_bytes)
 
 AUTH_ERRORS = error_docs({401: "Missing, invalid or expired token", 404: "Not this token's order or return"})
 
 
 def shopper_return(record: ReturnRecord, timeline: list[TimelineEntry]) -> ShopperReturn:
+    label = record.label
     return ShopperReturn(
         rma=record.rma,
         order_id=record.order_id,
@@ -63,6 +69,17 @@ def shopper_return(record: ReturnRecord, timeline: list[TimelineEntry]) -> Shopp
         destination=record.destination,
         can_cancel=return_service.can_shopper_cancel(record),
         rejection_reason=record.rejection_reason,
+        label=ShopperLabel(
+            tracking_number=label.tracking_number,
+            carrier_service=label.carrier_service,
+            expires_at=label.expires_at,
+            formats=sorted(label.files),
+            qr_payload=label.qr_payload,
+        )
+        if label and not label.voided
+        else None,
+        label_status=return_service.label_status(record),
+        label_error=record.label_error,
         timeline=return_service.shopper_timeline(timeline),
     )
 
@@ -195,6 +212,31 @@ def cancel_return(order_id: OrderIdPath, rma: RmaPath, request: CancelRequest) -
     metrics.add_metric(name="ReturnTransitions", unit="Count", value=1)
     metrics.add_metadata(key="action", value="cancel")
     return shopper_return(record, timeline)
+
+
+@app.get(
+    "/portal/orders/<orderId>/returns/<rma>/label",
+    summary="A short-lived link to the return label (PDF, PNG or ZPL)",
+    tags=["Portal returns"],
+    responses={
+        200: {"description": "The link"},
+        **AUTH_ERRORS,
+        **error_docs({409: "No label yet, or it expired", 422: "Format not available"}),
+    },
+)
+def get_label(
+    order_id: OrderIdPath,
+    rma: RmaPath,
+    label_format: Annotated[Literal["PDF", "PNG", "ZPL"], Query(alias="format")] = "PDF",
+) -> LabelLink:
+    portal.require_order(app, order_id)
+    record, _ = return_service.get_for_order(order_id, rma, store=store)
+    key = return_service.label_file(record, label_format)
+    expires = 900
+    url = labels.link(key, filename=f"{rma}-label.{label_format.lower()}", expires=expires)
+    return LabelLink(
+        url=url, format=label_format, expires_in_seconds=expires, tracking_number=record.label.tracking_number
+    )
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

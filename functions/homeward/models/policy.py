@@ -67,6 +67,9 @@ class LabelSettings(Strict):
     service_level: Annotated[str, StringConstraints(min_length=1, max_length=40)] = "ground"
     expiry_days: int = Field(default=28, ge=1, le=90)
     reminder_days_before_expiry: int = Field(default=3, ge=0, le=30)
+    deduct_actual_cost: bool = Field(
+        default=False, description="Charge the label's real cost instead of the flat return_shipping_fee"
+    )
 
 
 class ReturnPolicy(Strict):

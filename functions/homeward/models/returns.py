@@ -121,6 +121,24 @@ class Decision(BaseModel):
     reason_codes: list[str]
 
 
+class ReturnLabel(BaseModel):
+    """The carrier label of a return; files live in the private labels bucket."""
+
+    carrier: str
+    provider_id: str
+    tracking_number: str
+    carrier_service: str
+    cost: int
+    currency: str
+    reference: str
+    purchased_at: datetime
+    expires_at: datetime
+    files: dict[str, str] = Field(default_factory=dict, description="Format (PDF, PNG, ZPL) -> S3 key")
+    qr_payload: str | None = Field(default=None, description="What the drop-off QR code encodes")
+    reminder_sent: bool = False
+    voided: bool = False
+
+
 class ReturnRecord(BaseModel):
     rma: str
     order_id: str
@@ -142,6 +160,10 @@ class ReturnRecord(BaseModel):
     request_hash: str
     customer_fp: str
     rejection_reason: str | None = None
+    label: ReturnLabel | None = None
+    label_error: str | None = Field(
+        default=None, description="The carrier's message when it refused the label"
+    )
 
 
 class TimelineEntry(BaseModel):
@@ -188,6 +210,23 @@ class CancelRequest(Strict):
 # ---- responses -----------------------------------------------------------------------------
 
 
+class ShopperLabel(BaseModel):
+    tracking_number: str
+    carrier_service: str
+    expires_at: datetime
+    formats: list[str] = Field(description="Download with GET .../returns/{rma}/label?format=")
+    qr_payload: str | None = Field(description="Show this QR code at the drop-off point instead of printing")
+
+
+class LabelLink(BaseModel):
+    """A short-lived link to the label file."""
+
+    url: str
+    format: str
+    expires_in_seconds: int
+    tracking_number: str
+
+
 class ShopperReturn(BaseModel):
     """A return as its shopper sees it."""
 
@@ -202,6 +241,9 @@ class ShopperReturn(BaseModel):
     destination: Address
     can_cancel: bool
     rejection_reason: str | None
+    label: ShopperLabel | None = None
+    label_status: Literal["none", "pending", "issued", "failed", "expired", "voided"]
+    label_error: str | None = None
     timeline: list[TimelineEntry]
 
 

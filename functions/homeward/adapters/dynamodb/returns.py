@@ -222,9 +222,10 @@ class ReturnsTable:
         *,
         expected_version: int,
         release: dict[str, int],
+        extra: list[dict] | None = None,
     ) -> None:
         """One transaction: the new return state (if still at `expected_version`), its events,
-        and any quantities given back to the order."""
+        any quantities given back to the order, and `extra` items (e.g. a label claim)."""
         items = [
             {
                 "Put": {
@@ -255,6 +256,7 @@ class ReturnsTable:
                     }
                 }
             )
+        items += extra or []
         self._transact(items, {0: "version_changed"}, "update return")
 
     # ---- helpers -------------------------------------------------------------------------------
@@ -327,3 +329,130 @@ def _return_item(record: ReturnRecord) -> dict:
 
 def _return_from_item(item: dict) -> ReturnRecord:
     return ReturnRecord.model_validate_json(item["doc"]["S"])
+
+
+class LabelClaims:
+    """The `LABEL` item next to a return: the lease that makes a label purchase exactly-once."""
+
+    def __init__(self, client, table_name: str) -> None:
+        self._ddb = client
+        self._table = table_name
+        self._returns = ReturnsTable(client, table_name)
+
+    def claim_label(self, rma: str, reference: str, *, now: datetime, lease_until: datetime):
+        from homeward.domain.labels import Claim
+
+        try:
+            result = self._ddb.update_item(
+                TableName=self._table,
+                Key=_label_key(rma),
+                UpdateExpression=(
+                    "SET label_reference = :ref, lease_until = :lease, #state = :purchasing, entity = :entity "
+                    "ADD attempts :one"
+                ),
+                # New, or an earlier attempt's lease ran out (it crashed or timed out mid-purchase).
+                ConditionExpression=(
+                    "attribute_not_exists(pk) OR (#state = :purchasing AND lease_until < :now)"
+                ),
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={
+                    ":ref": s_attr(reference),
+                    ":lease": s_attr(utc_iso(lease_until)),
+                    ":now": s_attr(utc_iso(now)),
+                    ":purchasing": s_attr("purchasing"),
+                    ":entity": s_attr("label_claim"),
+                    ":one": n_attr(1),
+                },
+                ReturnValues="UPDATED_OLD",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise translate_error(exc, "claim label") from exc
+            held = exc.response.get("Item") or {}
+            return Claim("purchased" if held.get("state", {}).get("S") == "purchased" else "busy")
+        except BotoCoreError as exc:
+            raise translate_error(exc, "claim label") from exc
+        return Claim("claimed", recovered="attempts" in result.get("Attributes", {}))
+
+    def record_label(
+        self, record: ReturnRecord, events: list[TimelineEntry], *, expected_version: int, reference: str
+    ) -> None:
+        """One transaction: the claim becomes `purchased`, the return `label_issued`, plus events."""
+        claim = {
+            "Update": {
+                "TableName": self._table,
+                "Key": _label_key(record.rma),
+                "UpdateExpression": "SET #state = :purchased, tracking_number = :tracking REMOVE lease_until",
+                "ConditionExpression": "#state = :purchasing AND label_reference = :ref",
+                "ExpressionAttributeNames": {"#state": "state"},
+                "ExpressionAttributeValues": {
+                    ":purchased": s_attr("purchased"),
+                    ":purchasing": s_attr("purchasing"),
+                    ":ref": s_attr(reference),
+                    ":tracking": s_attr(record.label.tracking_number if record.label else ""),
+                },
+            }
+        }
+        self._returns.save_change(
+            record, events, expected_version=expected_version, release={}, extra=[claim]
+        )
+
+    def release_label_claim(
+        self,
+        record: ReturnRecord,
+        events: list[TimelineEntry],
+        *,
+        expected_version: int,
+        release: dict[str, int],
+    ) -> None:
+        """One transaction: drop the claim (so a later retry can buy) and save the return's change."""
+        drop = {
+            "Delete": {
+                "TableName": self._table,
+                "Key": _label_key(record.rma),
+                "ConditionExpression": "#state = :purchasing",
+                "ExpressionAttributeNames": {"#state": "state"},
+                "ExpressionAttributeValues": {":purchasing": s_attr("purchasing")},
+            }
+        }
+        self._returns.save_change(
+            record, events, expected_version=expected_version, release=release, extra=[drop]
+        )
+
+    def label_issued_before(self, created_before: datetime) -> list[str]:
+        """RMAs of returns in `label_issued` created before a time (gsi2, no scan)."""
+        rmas: list[str] = []
+        kwargs = {
+            "TableName": self._table,
+            "IndexName": GSI2,
+            "KeyConditionExpression": "gsi2pk = :pk AND gsi2sk < :before",
+            "ExpressionAttributeValues": {
+                ":pk": s_attr("RETURNS#label_issued"),
+                ":before": s_attr(utc_iso(created_before)),
+            },
+            "ProjectionExpression": "rma",
+        }
+        try:
+            while True:
+                page = self._ddb.query(**kwargs)
+                rmas += [item["rma"]["S"] for item in page.get("Items", [])]
+                if "LastEvaluatedKey" not in page:
+                    return rmas
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        except (ClientError, BotoCoreError) as exc:
+            raise translate_error(exc, "list labels") from exc
+
+    # The rest of the label flow reads and writes returns like everyone else.
+    def get_return(self, rma: str, *, with_timeline: bool = False):
+        return self._returns.get_return(rma, with_timeline=with_timeline)
+
+    def order_with_reservations(self, order_id: str):
+        return self._returns.order_with_reservations(order_id)
+
+    def save_change(self, record, events, *, expected_version: int, release: dict[str, int]) -> None:
+        self._returns.save_change(record, events, expected_version=expected_version, release=release)
+
+
+def _label_key(rma: str) -> dict:
+    return {"pk": s_attr(f"RETURN#{rma}"), "sk": s_attr("LABEL")}

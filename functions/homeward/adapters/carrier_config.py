@@ -1,0 +1,19 @@
+"""The configured carrier adapter: API keys from the carrier secret (deploy) or the environment (local)."""
+
+from __future__ import annotations
+
+import os
+
+from homeward.adapters.carriers import carrier_for
+from homeward.adapters.secrets import secret_json
+from homeward.config import LabelsSettings
+from homeward.domain.carriers import Carrier
+
+
+def configured_carrier(name: str, settings: LabelsSettings) -> Carrier:
+    keys = secret_json(settings.carrier_secret) if settings.carrier_secret and name != "sandbox" else {}
+    return carrier_for(
+        name,
+        api_key=keys.get(f"{name}_api_key") or os.environ.get(f"{name.upper()}_API_KEY"),
+        base_url={"easypost": settings.easypost_base_url, "shippo": settings.shippo_base_url}.get(name),
+    )

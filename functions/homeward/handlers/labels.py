@@ -1,0 +1,86 @@
+"""LabelsFunction: buys, stores and voids return labels, from the domain events queue.
+
+The queue is subscribed to the DomainEvents topic for `return.approved`,
+`return.label_requested` (ops retry) and `return.cancelled` (void an unused label).
+Each message is handled on its own (partial batch response); a transient failure gets an
+exponential visibility backoff, and after the queue's receive limit the message goes to
+the dead-letter queue for replay.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from homeward.adapters.aws import client
+from homeward.adapters.carrier_config import configured_carrier
+from homeward.adapters.dynamodb.returns import LabelClaims
+from homeward.adapters.policy import load_policy
+from homeward.adapters.storage import LabelFiles
+from homeward.config import LabelsSettings, load_settings
+from homeward.domain import labels
+from homeward.domain.carriers import Carrier, CarrierUnavailable
+from homeward.errors import DependencyFailed
+from homeward.observability import logger, metrics
+
+settings = load_settings(LabelsSettings)
+store = LabelClaims(client("dynamodb"), settings.table_name)
+files = LabelFiles(settings.labels_bucket)
+processor = BatchProcessor(event_type=EventType.SQS)
+
+BUY = {"return.approved", "return.label_requested"}
+MAX_BACKOFF_SECONDS = 900
+
+
+def carrier(name: str) -> Carrier:
+    return configured_carrier(name, settings)
+
+
+def handle(record: SQSRecord) -> None:
+    attributes = record.message_attributes
+    event_type = attributes["type"].string_value
+    rma = attributes["rma"].string_value
+    policy = load_policy(settings.return_policy_parameter)
+    now = datetime.now(UTC)
+    try:
+        if event_type in BUY:
+            outcome = labels.issue_label(
+                rma, store=store, carrier=carrier(policy.label.carrier), files=files, policy=policy, now=now
+            )
+        elif event_type == "return.cancelled":
+            found = store.get_return(rma)
+            name = found[0].label.carrier if found and found[0].label else policy.label.carrier
+            outcome = labels.void_cancelled(rma, store=store, carrier=carrier(name), now=now)
+        else:
+            outcome = "ignored"
+    except (CarrierUnavailable, DependencyFailed) as exc:
+        _back_off(record)
+        logger.warning("label attempt failed; will retry", extra={"rma": rma, "error": exc.message})
+        raise
+    metrics.add_metric(name="LabelOutcomes", unit="Count", value=1)
+    metrics.add_metadata(key="outcome", value=outcome)
+    logger.info("label event handled", extra={"rma": rma, "type": event_type, "outcome": outcome})
+
+
+def _back_off(record: SQSRecord) -> None:
+    """30 s, 60 s, 120 s, ... up to 15 min before the next attempt."""
+    if not settings.label_queue_url:
+        return
+    attempt = int(record.attributes.approximate_receive_count or 1)
+    delay = min(MAX_BACKOFF_SECONDS, 30 * 2 ** (attempt - 1))
+    try:
+        client("sqs").change_message_visibility(
+            QueueUrl=settings.label_queue_url, ReceiptHandle=record.receipt_handle, VisibilityTimeout=delay
+        )
+    except Exception:  # noqa: BLE001 - the retry still happens, only sooner
+        logger.warning(
+            "could not set the retry delay", extra={"rma": record.message_attributes["rma"].string_value}
+        )
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def lambda_handler(event: dict, context) -> dict:
+    return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)
