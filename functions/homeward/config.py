@@ -54,8 +54,8 @@ class LabelsSettings(CommonSettings):
     label_queue_url: str | None = Field(default=None, alias="LABEL_QUEUE_URL")
     carrier_secret: str | None = Field(default=None, alias="CARRIER_SECRET")
     return_policy_parameter: str | None = Field(default=None, alias="RETURN_POLICY_PARAMETER")
-    easypost_base_url: str = Field(default="https://api.easypost.com", alias="EASYPOST_BASE_URL")
-    shippo_base_url: str = Field(default="https://api.goshippo.com", alias="SHIPPO_BASE_URL")
+    easypost_base_url: str | None = Field(default=None, alias="EASYPOST_BASE_URL")
+    shippo_base_url: str | None = Field(default=None, alias="SHIPPO_BASE_URL")
 
 
 class OpsApiSettings(CommonSettings):

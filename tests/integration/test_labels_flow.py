@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
-
 from homeward.adapters.aws import client
 from homeward.adapters.dynamodb.returns import LabelClaims
 from homeward.adapters.policy import bundled_policy
@@ -16,6 +15,7 @@ from homeward.domain import labels
 from homeward.domain.carriers import CarrierRejected, CarrierUnavailable
 from homeward.errors import DependencyFailed
 from homeward.models.labels import PurchasedLabel, VoidResult
+
 from tests.conftest import TABLE, TEST_ENV
 from tests.integration.test_orders_slice import put_order, sign_in
 from tests.integration.test_returns_flow import ops, recent_order, serializable_dynamodb, start  # noqa: F401

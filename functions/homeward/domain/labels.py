@@ -166,7 +166,8 @@ def issue_label(
         purchased_at=purchased.purchased_at,
         expires_at=now + timedelta(days=policy.label.expiry_days),
         files=stored,
-        qr_payload=purchased.qr_code_url or f"HOMEWARD-DROPOFF:{purchased.tracking_number}:{rma}",
+        qr_payload=purchased.content.qr_payload if purchased.content else None,
+        qr_code_url=purchased.qr_code_url,
     )
     change = return_rules.apply_action(
         record,

@@ -75,6 +75,7 @@ def shopper_return(record: ReturnRecord, timeline: list[TimelineEntry]) -> Shopp
             expires_at=label.expires_at,
             formats=sorted(label.files),
             qr_payload=label.qr_payload,
+            qr_code_url=label.qr_code_url,
         )
         if label and not label.voided
         else None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -60,8 +60,34 @@ class PurchasedLabel(BaseModel):
     qr_code_url: str | None = None
     reference: str
     purchased_at: datetime
+    content: LabelContent | None = Field(
+        default=None,
+        description="What the label shows, when the carrier adapter draws the file itself (the sandbox); "
+        "None for EasyPost and Shippo, which serve their own files",
+    )
 
 
 class VoidResult(BaseModel):
     voided: bool
     status: str = Field(description="The carrier's refund/void status, e.g. submitted, refunded, rejected")
+
+
+class LabelContent(BaseModel):
+    """Everything printed on a 4x6 in return label (homeward.domain.label_render draws it).
+
+    The parcel goes from the shopper (`sender`) to the warehouse (`recipient`). Text is drawn
+    in fonts with Latin coverage: other scripts are transliterated (e.g. Cyrillic to Latin).
+    """
+
+    sender: LabelAddress = Field(description="The shopper sending the parcel back")
+    recipient: LabelAddress = Field(description="The warehouse receiving it")
+    rma: str = Field(min_length=1, max_length=64)
+    tracking_number: str = Field(pattern=r"^[A-Za-z0-9]{4,34}$", description="Encoded as Code 128")
+    carrier_service: str = Field(min_length=1, description="e.g. Homeward Sandbox Ground")
+    carrier_display_name: str = Field(min_length=1, description="e.g. Homeward Sandbox")
+    qr_payload: str = Field(
+        min_length=1, max_length=300, description="URL or code for printerless drop-off, drawn as a QR code"
+    )
+    weight_oz: float = Field(gt=0)
+    created: date
+    reason_summary: str | None = Field(default=None, description="e.g. Too small (2 items)")

@@ -134,7 +134,10 @@ class ReturnLabel(BaseModel):
     purchased_at: datetime
     expires_at: datetime
     files: dict[str, str] = Field(default_factory=dict, description="Format (PDF, PNG, ZPL) -> S3 key")
-    qr_payload: str | None = Field(default=None, description="What the drop-off QR code encodes")
+    qr_payload: str | None = Field(default=None, description="What the drop-off QR code on our label encodes")
+    qr_code_url: str | None = Field(
+        default=None, description="The carrier's own QR code image, if it makes one"
+    )
     reminder_sent: bool = False
     voided: bool = False
 
@@ -216,6 +219,9 @@ class ShopperLabel(BaseModel):
     expires_at: datetime
     formats: list[str] = Field(description="Download with GET .../returns/{rma}/label?format=")
     qr_payload: str | None = Field(description="Show this QR code at the drop-off point instead of printing")
+    qr_code_url: str | None = Field(
+        default=None, description="Or the carrier's QR code image, where it makes one"
+    )
 
 
 class LabelLink(BaseModel):

@@ -347,8 +347,8 @@ class LabelClaims:
                 TableName=self._table,
                 Key=_label_key(rma),
                 UpdateExpression=(
-                    "SET label_reference = :ref, lease_until = :lease, #state = :purchasing, entity = :entity "
-                    "ADD attempts :one"
+                    "SET label_reference = :ref, lease_until = :lease, #state = :purchasing, "
+                    "entity = :entity ADD attempts :one"
                 ),
                 # New, or an earlier attempt's lease ran out (it crashed or timed out mid-purchase).
                 ConditionExpression=(
