@@ -26,7 +26,7 @@ def walkthrough_script() -> str:
     return section.split("```bash\n", 1)[1].rsplit("```", 1)[0]
 
 
-def test_readme_walkthrough_works_as_written():
+def test_readme_walkthrough_works_as_written(tmp_path):
     script = walkthrough_script()
     assert script.startswith("API=http://127.0.0.1:3000\n"), "the walkthrough must start by setting API"
     with running_stack() as stack:
@@ -39,6 +39,7 @@ def test_readme_walkthrough_works_as_written():
             capture_output=True,
             text=True,
             timeout=180,
+            cwd=tmp_path,
         )
     out = run.stdout + run.stderr
     assert run.returncode == 0, out
@@ -64,7 +65,20 @@ def test_readme_walkthrough_works_as_written():
         line for line in lines if re.match(r"R-[0-9A-Z]{4}-[0-9A-Z]{4} approved store credit: \d+", line)
     )
     rma = started.split()[0]
+    issued = next(line for line in lines if line.startswith("issued "))
+    tracking = issued.split()[1]
     assert any(line == f"['{rma}']" for line in lines), out
     assert "200" in statuses[9:]
-    assert "received ['return.requested', 'return.approved', 'return.received']" in lines
-    assert "['return.approved', 'return.received', 'return.requested']" in lines
+    assert (
+        "received ['return.requested', 'return.approved', 'return.label_issued', 'return.received']" in lines
+    )
+    assert "['return.approved', 'return.label_issued', 'return.received', 'return.requested']" in lines
+
+    # The downloaded label is a real PDF whose barcode scans to the tracking number shown.
+    assert f"label-{rma}.pdf b'%PDF-' True" in lines
+    import pypdfium2
+    import zxingcpp
+
+    page = pypdfium2.PdfDocument(str(tmp_path / f"label-{rma}.pdf"))[0]
+    codes = {(c.format.name, c.text) for c in zxingcpp.read_barcodes(page.render(scale=203 / 72).to_pil())}
+    assert ("Code128", tracking) in codes

@@ -425,7 +425,9 @@ def test_damaged_return_is_reviewed_approved_inspected_and_published(local_stack
     assert approved.status == 200, approved.content
     assert approved.json["record"]["status"] == "approved"
     assert rma not in {r["rma"] for r in ops_list(local_stack, "needs_review")}
-    assert rma in {r["rma"] for r in ops_list(local_stack, "approved")}
+    # Approval bought a label through the events queue (sandbox carrier locally).
+    local_stack.settle()
+    assert rma in {r["rma"] for r in ops_list(local_stack, "label_issued")}
 
     # An internal note stays internal.
     noted = call(
@@ -467,10 +469,11 @@ def test_damaged_return_is_reviewed_approved_inspected_and_published(local_stack
         ("return.requested", "shopper", None),
         ("return.needs_review", "system", None),
         ("return.approved", "ops", REVIEWER),
+        ("return.label_issued", "system", "sandbox"),
         ("return.note_added", "ops", REVIEWER),
         ("return.received", "ops", INSPECTOR),
     ]
-    assert [e["seq"] for e in full.json["timeline"]] == [1, 2, 3, 4, 5]
+    assert [e["seq"] for e in full.json["timeline"]] == [1, 2, 3, 4, 5, 6]
 
     # The shopper sees the same story without staff identities or internal notes.
     mine = call(local_stack, "GET", f"/portal/orders/{order.order_id}/returns/{rma}", headers=auth)
@@ -480,6 +483,7 @@ def test_damaged_return_is_reviewed_approved_inspected_and_published(local_stack
         ("return.requested", "shopper", None),
         ("return.needs_review", "system", None),
         ("return.approved", "ops", None),
+        ("return.label_issued", "system", None),
         ("return.received", "ops", None),
     ]
     assert REVIEWER not in mine.content.decode() and INSPECTOR not in mine.content.decode()
@@ -526,6 +530,7 @@ def test_second_return_is_capped_at_what_remains_and_cancelling_gives_units_back
     assert second.status == 201, second.content
     rma = second.json["rma"]
     assert second.json["status"] == "approved" and second.json["can_cancel"] is True
+    local_stack.settle()  # both approvals bought their labels
     assert [(li["line_id"], li["previously_returned"]) for li in second.json["lines"]] == [
         ("L2", 1),
         ("L1", 0),
@@ -546,6 +551,7 @@ def test_second_return_is_capped_at_what_remains_and_cancelling_gives_units_back
         None,
         "Kept them after all",
     )
+    local_stack.settle()  # the cancellation voids the unused label
     again = eligibility(local_stack, order, auth)
     assert (again["L1"]["returnable_quantity"], again["L2"]["returnable_quantity"]) == (1, 2)
     assert again["L2"]["reason_codes"] == [] and again["L2"]["returnable"] is True
@@ -560,7 +566,7 @@ def test_second_return_is_capped_at_what_remains_and_cancelling_gives_units_back
     listed = call(local_stack, "GET", f"/portal/orders/{order.order_id}/returns", headers=auth)
     assert listed.status == 200, listed.content
     assert sorted((r["rma"], r["status"]) for r in listed.json["returns"]) == sorted(
-        [(first.json["rma"], "approved"), (rma, "cancelled")]
+        [(first.json["rma"], "label_issued"), (rma, "cancelled")]
     )
 
     full = call(local_stack, "GET", f"/ops/returns/{rma}", headers=ops_headers(local_stack))
@@ -568,8 +574,11 @@ def test_second_return_is_capped_at_what_remains_and_cancelling_gives_units_back
     assert [e["type"] for e in full.json["timeline"]] == [
         "return.requested",
         "return.approved",
+        "return.label_issued",
         "return.cancelled",
+        "return.label_voided",
     ]
+    assert full.json["record"]["label"]["voided"] is True
     assert_published(local_stack, rma, order, full.json["timeline"])
 
 
