@@ -259,3 +259,82 @@ def test_keep_item_returns_need_no_label(aws, store):
         token, [{"line_id": "L1", "quantity": 1, "reason": "changed_mind", "resolution": "keep_item"}]
     ).body["rma"]
     assert issue(rma, store, CountingCarrier()) == "not_needed"
+
+
+# ---- through the handlers --------------------------------------------------------------------
+
+
+def sqs_event(rma: str, event_type: str = "return.approved", receive_count: int = 1) -> dict:
+    from tests.conftest import load_event
+
+    event = load_event("labels.return_approved")
+    record = event["Records"][0]
+    record["messageAttributes"]["rma"]["stringValue"] = rma
+    record["messageAttributes"]["type"]["stringValue"] = event_type
+    record["attributes"]["ApproximateReceiveCount"] = str(receive_count)
+    return event
+
+
+def test_labels_handler_buys_with_the_sandbox_and_stores_three_formats(approved):
+    import importlib
+
+    from tests.conftest import LambdaContext
+
+    rma, _ = approved
+    handler = importlib.import_module("homeward.handlers.labels")
+    assert handler.lambda_handler(sqs_event(rma), LambdaContext()) == {"batchItemFailures": []}
+    record = LabelClaims(client("dynamodb"), TABLE).get_return(rma)[0]
+    assert record.status == "label_issued" and record.label.carrier == "sandbox"
+    assert sorted(record.label.files) == ["PDF", "PNG", "ZPL"]
+    zpl = boto3.client("s3").get_object(Bucket=TEST_ENV["LABELS_BUCKET"], Key=record.label.files["ZPL"])
+    assert record.label.tracking_number in zpl["Body"].read().decode()
+    # A redelivered message changes nothing.
+    assert handler.lambda_handler(sqs_event(rma), LambdaContext()) == {"batchItemFailures": []}
+    assert LabelClaims(client("dynamodb"), TABLE).get_return(rma)[0].version == record.version
+
+
+def test_labels_handler_backs_off_and_reports_only_the_failed_message(approved, monkeypatch):
+    import importlib
+
+    from tests.conftest import LambdaContext
+
+    rma, _ = approved
+    handler = importlib.import_module("homeward.handlers.labels")
+    down = CountingCarrier()
+    down.down = True
+    monkeypatch.setattr(handler, "carrier", lambda _name: down)
+    delays = []
+    monkeypatch.setattr(
+        handler,
+        "settings",
+        handler.settings.model_copy(update={"label_queue_url": "https://sqs.local/labels"}),
+    )
+
+    class FakeSqs:
+        def change_message_visibility(self, **kwargs):
+            delays.append(kwargs["VisibilityTimeout"])
+
+    monkeypatch.setattr(handler, "client", lambda service: FakeSqs() if service == "sqs" else client(service))
+    event = sqs_event(rma, receive_count=3)
+    unrelated = sqs_event(rma, event_type="return.note_added")["Records"][0]
+    unrelated["messageId"] = "a-message-that-is-fine"
+    event["Records"].append(unrelated)
+    result = handler.lambda_handler(event, LambdaContext())
+    assert result == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+    assert delays == [120]  # 30 s doubled per earlier attempt
+    assert LabelClaims(client("dynamodb"), TABLE).get_return(rma)[0].status == "approved"
+
+
+def test_expiry_handler_runs_on_its_schedule(approved):
+    import importlib
+
+    from tests.conftest import LambdaContext, load_event
+
+    rma, _ = approved
+    labels_handler = importlib.import_module("homeward.handlers.labels")
+    labels_handler.lambda_handler(sqs_event(rma), LambdaContext())
+    expiry = importlib.import_module("homeward.handlers.label_expiry")
+    assert expiry.lambda_handler(load_event("label_expiry.hourly"), LambdaContext()) == {
+        "reminded": 0,
+        "expired": 0,
+    }
