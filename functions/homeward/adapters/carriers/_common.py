@@ -10,6 +10,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from urllib.parse import quote
 
 from homeward.domain.carriers import CarrierRejected, CarrierUnavailable
+from homeward.models.labels import LabelAddress
 
 # ISO 4217 minor-unit exponents that are not 2. Everything else the carriers quote (USD, CAD,
 # EUR, GBP, AUD, ...) has two decimals.
@@ -112,3 +113,19 @@ def parse_timestamp(value: object) -> datetime:
 def inches(value: float) -> str:
     """Dimensions and weights as the decimal strings both providers' examples use ("20.2")."""
     return format(Decimal(str(value)).normalize(), "f")
+
+
+def address(value: LabelAddress) -> dict[str, str]:
+    """An address in the field names EasyPost and Shippo share (street1, zip, state, ...)."""
+    fields = {
+        "name": value.name,
+        "street1": value.line1,
+        "street2": value.line2,
+        "city": value.city,
+        "state": value.region,
+        "zip": value.postal_code,
+        "country": value.country,
+        "phone": value.phone,
+        "email": value.email,
+    }
+    return {key: item for key, item in fields.items() if item}

@@ -27,10 +27,10 @@ import base64
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from homeward.adapters.carriers._common import Offer, choose_offer, inches, parse_timestamp, segment
+from homeward.adapters.carriers._common import Offer, address, choose_offer, inches, parse_timestamp, segment
 from homeward.adapters.carriers._http import HttpSettings, JsonApi
 from homeward.domain.carriers import CarrierRejected, CarrierUnavailable
-from homeward.models.labels import LabelAddress, LabelFormat, LabelRequest, PurchasedLabel, VoidResult
+from homeward.models.labels import LabelFormat, LabelRequest, PurchasedLabel, VoidResult
 
 BASE_URL = "https://api.easypost.com/v2"
 PAGE_SIZE = 100  # the documented maximum
@@ -183,21 +183,6 @@ def shipment_body(request: LabelRequest) -> dict[str, Any]:
         "reference": request.reference,
         "options": {"label_format": request.label_format},
     }
-
-
-def address(value: LabelAddress) -> dict[str, str]:
-    fields = {
-        "name": value.name,
-        "street1": value.line1,
-        "street2": value.line2,
-        "city": value.city,
-        "state": value.region,
-        "zip": value.postal_code,
-        "country": value.country,
-        "phone": value.phone,
-        "email": value.email,
-    }
-    return {key: item for key, item in fields.items() if item}
 
 
 def purchased_label(

@@ -29,10 +29,10 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from homeward.adapters.carriers._common import Offer, choose_offer, inches, parse_timestamp, segment
+from homeward.adapters.carriers._common import Offer, address, choose_offer, inches, parse_timestamp, segment
 from homeward.adapters.carriers._http import HttpSettings, JsonApi
 from homeward.domain.carriers import CarrierRejected, CarrierUnavailable
-from homeward.models.labels import LabelAddress, LabelFormat, LabelRequest, PurchasedLabel, VoidResult
+from homeward.models.labels import LabelFormat, LabelRequest, PurchasedLabel, VoidResult
 
 BASE_URL = "https://api.goshippo.com"
 API_VERSION = "2018-02-08"
@@ -271,21 +271,6 @@ def shipment_body(request: LabelRequest) -> dict[str, Any]:
         "metadata": request.reference,
         "async": False,
     }
-
-
-def address(value: LabelAddress) -> dict[str, str]:
-    fields = {
-        "name": value.name,
-        "street1": value.line1,
-        "street2": value.line2,
-        "city": value.city,
-        "state": value.region,
-        "zip": value.postal_code,
-        "country": value.country,
-        "phone": value.phone,
-        "email": value.email,
-    }
-    return {key: item for key, item in fields.items() if item}
 
 
 def format_of(label_file_type: Any) -> LabelFormat | None:
