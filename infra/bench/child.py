@@ -6,15 +6,22 @@ own import and first invocation (or the baseline's `import boto3; boto3.client(.
     python child.py baseline                      OUT
     python child.py cold   MODULE ATTR EVENT.json OUT
     python child.py calls  OPS.json               OUT
+    python child.py aged-labels SPEC.json         OUT
 
 `cold` times `import MODULE` and the first `MODULE.ATTR(event, context)`.
 `calls` runs a list of handler invocations (in order, in this one process) and records every
 AWS API call each one makes, through a botocore `before-call` hook on boto3's default
 session, registered before any client exists, with the resource names IAM authorizes it on
-(table / index, each item of a transaction, secret, topic, bucket and key, parameter).
+(table / index, each item of a transaction, secret, topic, queue, bucket and key, parameter).
+An op with a `seed` (an aged-labels spec) has that data written just before it runs, by
+another child process, so neither the seeding's imports nor its calls touch this one.
+`aged-labels` writes returns whose label was bought days ago (the label expiry job's work):
+the domain's own code - start_return, then issue_label with the sandbox carrier - with the
+clock set back, so the stored items are exactly what production writes, only older.
 
-The outcome of an invocation is its HTTP `statusCode`; a stream handler (partial batch
-response, no status code) reports "ok" when no record failed, else "N failed".
+The outcome of an invocation is its HTTP `statusCode`; a stream or queue handler (partial batch
+response, no status code) reports "ok" when no record failed, else "N failed"; a scheduled job
+returning counts reports them ("expired 1, reminded 0").
 
 Results are written as JSON to OUT (stdout belongs to the handlers' logs and EMF metrics).
 """
@@ -22,6 +29,7 @@ Results are written as JSON to OUT (stdout belongs to the handlers' logs and EMF
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 import time
@@ -59,7 +67,8 @@ def _max_rss_kib() -> int:
 
 
 def outcome(response) -> int | str | None:
-    """HTTP status code, or "ok" / "N failed" for a partial batch response (stream handlers)."""
+    """HTTP status code, "ok" / "N failed" for a partial batch response (stream and queue
+    handlers), or "name N, ..." for a scheduled job's counts (label expiry)."""
     if not isinstance(response, dict):
         return None
     if "statusCode" in response:
@@ -67,6 +76,8 @@ def outcome(response) -> int | str | None:
     if "batchItemFailures" in response:
         failed = len(response["batchItemFailures"])
         return f"{failed} failed" if failed else "ok"
+    if response and all(isinstance(v, int) and not isinstance(v, bool) for v in response.values()):
+        return ", ".join(f"{name} {count}" for name, count in sorted(response.items()))
     return None
 
 
@@ -142,6 +153,8 @@ def calls(ops_path: str) -> dict:
         ops = json.load(fh)
     results = []
     for op in ops:
+        if op.get("seed"):
+            _seed_elsewhere(op["seed"])
         handler = getattr(importlib.import_module(op["module"]), op["attr"])
         recorded.clear()
         t0 = time.perf_counter()
@@ -160,6 +173,75 @@ def calls(ops_path: str) -> dict:
     return {"ops": results}
 
 
+def _seed_elsewhere(spec: dict) -> dict:
+    """Run `aged-labels` for `spec` in another child, with this one's environment."""
+    import subprocess  # here, not at the top: `cold` must not preload what a handler imports
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="homeward-seed-") as tmp:
+        spec_path, out = os.path.join(tmp, "spec.json"), os.path.join(tmp, "out.json")
+        with open(spec_path, "w", encoding="utf-8") as fh:
+            json.dump(spec, fh)
+        proc = subprocess.run(
+            [sys.executable, os.path.abspath(__file__), "aged-labels", spec_path, out],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"seeding {spec} failed:\n{proc.stderr[-4000:]}")
+        with open(out, encoding="utf-8") as fh:
+            return json.load(fh)
+
+
+def aged_labels(spec_path: str) -> dict:
+    """Returns on stored orders, started and labelled `age_days` ago; their RMAs.
+
+    spec: {"returns": [{"order_id", "lines", "age_days"}]}. Each return must be approved by the
+    policy and get its label ("issued"), or this fails: the expiry run would measure nothing.
+    """
+    from datetime import UTC, datetime, timedelta
+
+    from homeward.adapters.aws import client
+    from homeward.adapters.carriers.sandbox import SandboxCarrier
+    from homeward.adapters.dynamodb.returns import LabelClaims, ReturnsTable
+    from homeward.adapters.policy import bundled_policy
+    from homeward.adapters.storage import LabelFiles
+    from homeward.domain import labels, return_service
+    from homeward.domain.states import Actor
+    from homeward.models.returns import ReturnRequest
+
+    with open(spec_path, encoding="utf-8") as fh:
+        spec = json.load(fh)
+    table, policy = os.environ["TABLE_NAME"], bundled_policy()
+    returns_table = ReturnsTable(client("dynamodb"), table)
+    claims, files = LabelClaims(client("dynamodb"), table), LabelFiles(os.environ["LABELS_BUCKET"])
+    rmas = []
+    for item in spec["returns"]:
+        then = datetime.now(UTC) - timedelta(days=item["age_days"])
+        record, _, _ = return_service.start_return(
+            item["order_id"],
+            ReturnRequest.model_validate({"lines": item["lines"]}),
+            idempotency_key=None,
+            store=returns_table,
+            policy=policy,
+            filed_by=Actor.SHOPPER,
+            actor_id=None,
+            now=then,
+        )
+        if record.status != "approved":
+            raise RuntimeError(f"aged return on {item['order_id']}: {record.status}, expected approved")
+        carrier = SandboxCarrier(now=lambda then=then: then)
+        outcome = labels.issue_label(
+            record.rma, store=claims, carrier=carrier, files=files, policy=policy, now=then
+        )
+        if outcome != "issued":
+            raise RuntimeError(f"aged label for {record.rma}: {outcome}, expected issued")
+        rmas.append(record.rma)
+    return {"rmas": rmas}
+
+
 def main(argv: list[str]) -> int:
     mode, *args = argv
     out = args.pop()
@@ -169,6 +251,8 @@ def main(argv: list[str]) -> int:
         result = cold(*args)
     elif mode == "calls":
         result = calls(*args)
+    elif mode == "aged-labels":
+        result = aged_labels(*args)
     else:
         raise SystemExit(f"unknown mode {mode!r}")
     result["max_rss_kib"] = _max_rss_kib()

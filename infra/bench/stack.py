@@ -264,13 +264,16 @@ def function_by_module(module: str) -> FunctionSpec:
     return next(fn for fn in functions() if fn.module == module)
 
 
-def op(label: str, fn: FunctionSpec, event: dict) -> dict:
+def op(label: str, fn: FunctionSpec, event: dict, *, seed: dict | None = None) -> dict:
+    """One handler invocation for `run_calls`; `seed`: an aged-labels spec written just before it
+    (by another child: see infra/bench/child.py)."""
     return {
         "label": label,
         "module": fn.module,
         "attr": fn.attribute,
         "event": event,
         "function": fn.logical_id,
+        **({"seed": seed} if seed else {}),
     }
 
 

@@ -3,9 +3,9 @@
 The template is the one wiring list for AWS and for `make run`, so these tests read it (through
 infra/template.py) and check it against the code: handlers import with exactly the environment
 the template gives them, sample events route to the right function, and every AWS call the
-order slice and the returns operations make is allowed by that function's IAM statements - a
-missing permission would otherwise only show up as AccessDenied in a real account, since moto
-does not enforce IAM.
+order slice, the returns and the label operations make is allowed by that function's IAM
+statements - a missing permission would otherwise only show up as AccessDenied in a real
+account, since moto does not enforce IAM.
 """
 
 from __future__ import annotations
@@ -501,6 +501,8 @@ def needed_grants(call: dict, physical: dict[str, str]) -> list[tuple[str, str, 
         return [(action, "parameter", physical[params["Name"]], None)]
     if prefix == "s3":
         return [(action, "objects", physical[params["Bucket"]], params["Key"])]
+    if prefix == "sqs":  # e.g. LabelsFunction's retry backoff (ChangeMessageVisibility)
+        return [(action, "queue", physical[params["QueueUrl"]], None)]
     raise AssertionError(f"no IAM mapping for {action} {params}: extend needed_grants")
 
 
@@ -516,7 +518,7 @@ def is_granted(needed: tuple, allowed: list[tuple]) -> bool:
 
 @pytest.fixture(scope="module")
 def recorded():
-    """Every slice and returns operation (cold and warm), one fresh child per function.
+    """Every slice, returns and label operation (cold and warm), one fresh child per function.
 
     Per function, not one child for all: secrets are cached per process, so a function whose
     secret another function already fetched would never show its own GetSecretValue. Functions
@@ -526,13 +528,15 @@ def recorded():
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from infra.bench.sections.aws_calls import returns_operations, slice_operations
+    from infra.bench.sections.aws_calls import label_operations, returns_operations, slice_operations
     from infra.bench.stack import BenchStack, run_calls
 
     with BenchStack() as stack, ThreadPoolExecutor(max_workers=8) as pool:
         policy = (ROOT / "functions" / "homeward" / "policy" / "return-policy.json").read_text()
         stack.client("ssm").put_parameter(Name=POLICY_PARAMETER, Value=policy, Type="String")
-        seeded = [pool.submit(slice_operations, stack), pool.submit(returns_operations, stack)]
+        seeded = [
+            pool.submit(make, stack) for make in (slice_operations, returns_operations, label_operations)
+        ]
         by_function: dict[str, list[dict]] = {}
         for operation in [o for future in seeded for o in future.result()]:
             for o in (operation.cold, operation.warm):
@@ -550,8 +554,13 @@ def recorded():
     return [r for output in outputs for r in output], expected, physical
 
 
-def test_every_aws_call_of_the_order_and_returns_operations_is_granted(recorded):
-    """Each recorded call must be allowed by that function's own statements, on the exact resource."""
+# Read only for a real carrier (EasyPost, Shippo): the bench buys from the sandbox, which needs no
+# key, so no recorded call can show this grant; test_carrier_secret_is_granted_where_it_is_named does.
+CARRIER_SECRET = "CarrierCredentialsSecret"
+
+
+def _check_grants(recorded) -> tuple[set, dict]:
+    """(every grant the recorded calls needed, the ones the template does not give -> operations)."""
     results, expected, physical = recorded
     by_id = {fn.logical_id: fn for fn in FUNCTIONS}
     seen, missing = set(), {}
@@ -564,6 +573,12 @@ def test_every_aws_call_of_the_order_and_returns_operations_is_granted(recorded)
                     operation = result["label"].removesuffix(" (cold)").removesuffix(" (warm)")
                     missing.setdefault((result["function"], *needed), set()).add(operation)
                 seen.add((result["function"], *needed))
+    return seen, missing
+
+
+def test_every_aws_call_of_the_order_returns_and_label_operations_is_granted(recorded):
+    """Each recorded call must be allowed by that function's own statements, on the exact resource."""
+    seen, missing = _check_grants(recorded)
     report = [f"{grant} <- {', '.join(sorted(ops))}" for grant, ops in sorted(missing.items(), key=str)]
     assert not missing, "calls the template does not allow (function, action, kind, target, detail):\n" + (
         "\n".join(report)
@@ -582,17 +597,59 @@ def test_every_aws_call_of_the_order_and_returns_operations_is_granted(recorded)
         ("DomainEventsFunction", "sns:Publish", "topic", "DomainEventsTopic", None),
         ("PortalReturnsFunction", "ssm:GetParameter", "parameter", "ReturnPolicyParameterName", None),
         ("OpsApiFunction", "ssm:GetParameter", "parameter", "ReturnPolicyParameterName", None),
+        # labels: the claim, the recording transaction, the released claim (carrier refusal), the expiry job
+        ("LabelsFunction", "dynamodb:Query", "table", "HomewardTable", None),
+        ("LabelsFunction", "dynamodb:GetItem", "table", "HomewardTable", None),
+        ("LabelsFunction", "dynamodb:UpdateItem", "table", "HomewardTable", None),
+        ("LabelsFunction", "dynamodb:PutItem", "table", "HomewardTable", None),
+        ("LabelsFunction", "dynamodb:DeleteItem", "table", "HomewardTable", None),
+        ("LabelsFunction", "ssm:GetParameter", "parameter", "ReturnPolicyParameterName", None),
+        ("LabelExpiryFunction", "dynamodb:Query", "index", "HomewardTable", "gsi2"),
+        ("LabelExpiryFunction", "dynamodb:Query", "table", "HomewardTable", None),
+        ("LabelExpiryFunction", "dynamodb:PutItem", "table", "HomewardTable", None),
+        ("LabelExpiryFunction", "dynamodb:UpdateItem", "table", "HomewardTable", None),
+        ("LabelExpiryFunction", "ssm:GetParameter", "parameter", "ReturnPolicyParameterName", None),
     }
-    exercised = {result["function"] for result in results}
+    exercised = {result["function"] for result in recorded[0]}
     for fn in FUNCTIONS:  # every exercised function reads the secrets its environment names, in its own child
         if fn.logical_id not in exercised:
             continue
         for value in fn.environment.values():
-            if isinstance(value, dict) and RESOURCES.get(value.get("Ref"), {}).get("Type") == (
-                "AWS::SecretsManager::Secret"
+            if (
+                isinstance(value, dict)
+                and RESOURCES.get(value.get("Ref"), {}).get("Type") == "AWS::SecretsManager::Secret"
+                and value["Ref"] != CARRIER_SECRET
             ):
                 must_see.add((fn.logical_id, "secretsmanager:GetSecretValue", "secret", value["Ref"], None))
     assert must_see - seen == set()
+    # The label files: s3:PutObject under labels/ of the labels bucket (three per purchase).
+    stored = [g for g in seen if g[:4] == ("LabelsFunction", "s3:PutObject", "objects", "LabelsBucket")]
+    assert {key.rsplit(".", 1)[-1] for *_, key in stored} == {"pdf", "png", "zpl"}
+    assert all(key.startswith("labels/") for *_, key in stored)
+
+
+def test_carrier_secret_is_granted_where_it_is_named():
+    """The label functions read the carrier keys for EasyPost / Shippo: GetSecretValue on that secret."""
+    for name in ("LabelsFunction", "LabelExpiryFunction"):
+        fn = next(f for f in FUNCTIONS if f.logical_id == name)
+        assert fn.environment.get("CARRIER_SECRET") == {"Ref": CARRIER_SECRET}, name
+        assert ("secretsmanager:GetSecretValue", "secret", CARRIER_SECRET, None) in grants(fn), name
+
+
+def test_labels_role_is_the_labels_functions_own():
+    """LabelsFunction runs with the explicit LabelsRole: its SQS source, logs and data, nothing broader."""
+    fn = next(f for f in FUNCTIONS if f.logical_id == "LabelsFunction")
+    assert fn.properties["Role"] == {"Fn::GetAtt": ["LabelsRole", "Arn"]}
+    allowed = grants(fn)
+    for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"):
+        assert (action, "queue", "LabelRequestsQueue", None) in allowed, action  # the event source mapping
+    assert ("sqs:ChangeMessageVisibility", "queue", "LabelRequestsQueue", None) in allowed  # retry backoff
+    assert ("s3:PutObject", "objects", "LabelsBucket", "labels") in allowed
+    assert {(a, k, t) for a, k, t, _ in allowed if a.startswith("logs:")} == {
+        ("logs:CreateLogStream", "log-group", "LabelsLogGroup"),
+        ("logs:PutLogEvents", "log-group", "LabelsLogGroup"),
+    }
+    assert fn.properties["LoggingConfig"]["LogGroup"] == {"Ref": "LabelsLogGroup"}
 
 
 def test_photo_upload_presign_makes_no_call_and_the_upload_is_granted(recorded):
@@ -612,6 +669,38 @@ def test_photo_upload_presign_makes_no_call_and_the_upload_is_granted(recorded):
         assert conditions["key"] == body["key"] and body["key"].startswith("photos/")
         needed = ("s3:PutObject", "objects", physical[conditions["bucket"]], body["key"])
         assert is_granted(needed, allowed), f"PortalReturnsFunction needs {needed} for the browser upload"
+
+
+def test_label_link_presign_makes_no_call_and_the_download_is_granted(recorded):
+    """The portal presigns the label link locally; the shopper's GET is authorized as the function:
+    s3:GetObject on that key of the labels bucket (no recorded call can show this grant)."""
+    import json
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    results, _, physical = recorded
+    links = [r for r in results if "label link" in r["label"]]
+    assert links
+    allowed = grants(next(fn for fn in FUNCTIONS if fn.logical_id == "PortalReturnsFunction"))
+    buckets = {
+        name: logical
+        for name, logical in physical.items()
+        if RESOURCES.get(logical, {}).get("Type") == "AWS::S3::Bucket"
+    }
+    for result in links:
+        assert [c for c in result["calls"] if c["iam_prefix"] == "s3"] == []
+        body = json.loads(result["body"])
+        url = urlsplit(body["url"])
+        host_bucket = url.netloc.split(".", 1)[0]
+        if host_bucket in buckets:  # virtual-hosted style
+            bucket, key = host_bucket, unquote(url.path.lstrip("/"))
+        else:  # path style (a custom endpoint)
+            bucket, _, key = unquote(url.path.lstrip("/")).partition("/")
+        query = parse_qs(url.query)
+        assert buckets[bucket] == "LabelsBucket" and key.startswith("labels/") and key.endswith(".pdf")
+        assert int(query["X-Amz-Expires"][0]) == body["expires_in_seconds"] <= 900
+        assert "attachment" in query["response-content-disposition"][0]
+        needed = ("s3:GetObject", "objects", "LabelsBucket", key)
+        assert is_granted(needed, allowed), f"PortalReturnsFunction needs {needed} for the shopper's download"
 
 
 # =====================================================================================

@@ -1,8 +1,12 @@
 """AWS API calls per operation, cold (first call in a process) and warm.
 
-Operations: the order slice (merchant upsert, portal sign-in and order view) and returns
+Operations: the order slice (merchant upsert, portal sign-in and order view), returns
 (portal eligibility, photo upload, start / replay / over-return, list, get, cancel; ops list,
-get, approve, reject, cancel, receive, note, file on behalf; the stream -> SNS publish).
+get, approve, reject, cancel, receive, note, file on behalf; the stream -> SNS publish) and
+labels (LabelsFunction on one `return.approved` record - the AWS calls per label purchase, with
+the sandbox carrier -, a redelivered duplicate, a carrier refusal, `return.cancelled` voiding a
+bought label; the portal's label link; ops retry-label; the hourly expiry job with one label
+to expire, or one to remind of).
 Each runs in a fresh child interpreter: first the cold invocation (it also fetches the
 function's secret from Secrets Manager), then a warm one of the same kind. Every call is
 recorded by a botocore `before-call` hook on boto3's default session (infra/bench/child.py),
@@ -10,11 +14,14 @@ so the counts are what the handlers ask AWS for - retries excluded - against mot
 
 Each operation gets its own seeded data (infra/bench/returns.py): orders delivered a few
 days before now, returns already in the state the operation needs (e.g. `needs_review` for
-approve), a fresh Idempotency-Key where a new return is expected.
+approve, `label_issued` for a duplicate delivery, `needs_attention` for retry-label), a fresh
+Idempotency-Key where a new return is expected. The expiry job's labels are bought "days ago"
+(domain code with the clock set back) just before each of its invocations, so the cold and
+the warm run each find exactly one label due.
 
-`slice_operations(stack)` and `returns_operations(stack)` (both: `operations(stack)`) are
-shared with tests/infra/test_template.py, which checks each recorded call against the
-function's IAM statements in template.yaml.
+`slice_operations(stack)`, `returns_operations(stack)` and `label_operations(stack)` (all:
+`operations(stack)`) are shared with tests/infra/test_template.py, which checks each recorded
+call against the function's IAM statements in template.yaml.
 """
 
 from __future__ import annotations
@@ -28,16 +35,24 @@ from typing import NamedTuple
 from infra.bench import stats
 from infra.bench.returns import (
     DOMAIN_EVENTS,
+    LABEL_EXPIRY,
+    LABELS,
     OPS_API,
     PORTAL_RETURNS,
+    REFUSED_POSTAL_CODE,
     TOO_SMALL,
+    SeedLabel,
     SeedReturn,
+    aged_label_seed,
+    aged_order_for,
     damaged_line,
+    label_message,
     ops_event,
     order_for,
     portal_event,
     run_tag,
     seed,
+    seed_labels,
     start_event,
 )
 from infra.bench.stack import (
@@ -59,19 +74,45 @@ ORDER = 20
 MERCHANT = "homeward.handlers.merchant_api"
 PORTAL = "homeward.handlers.portal_api"
 SECRET_ONLY = ("Secrets Manager.GetSecretValue",)
+LABEL_PURCHASE = "labels: buy label (return.approved)"
+# What one purchase with the sandbox carrier must call, cold and warm alike (it reads no secret):
+# the return (Query), the order (GetItem), the claim, the three files, the recording transaction.
+LABEL_PURCHASE_CALLS = {
+    "DynamoDB.Query": 1,
+    "DynamoDB.GetItem": 1,
+    "DynamoDB.UpdateItem": 1,
+    "S3.PutObject": 3,
+    "DynamoDB.TransactWriteItems": 1,
+}
 
 
 class Operation(NamedTuple):
     name: str
-    status: int | str  # HTTP status, or "ok" for a stream batch without failures
+    status: int | str  # HTTP status, "ok" for a stream / queue batch without failures, or a job's counts
     cold: dict
     warm: dict
     only: tuple[str, ...] | None = None  # if set, the only calls allowed ("Service.Operation")
+    exactly: dict[str, int] | None = None  # if set, the calls by API must be exactly these
 
 
-def pair(name: str, status: int | str, fn, cold_event: dict, warm_event: dict, **kwargs) -> Operation:
+def pair(
+    name: str,
+    status: int | str,
+    fn,
+    cold_event: dict,
+    warm_event: dict,
+    *,
+    seeds: tuple[dict, dict] | None = None,
+    **kwargs,
+) -> Operation:
+    """`seeds`: aged-labels specs written just before the cold and the warm invocation."""
+    cold_seed, warm_seed = seeds or (None, None)
     return Operation(
-        name, status, op(f"{name} (cold)", fn, cold_event), op(f"{name} (warm)", fn, warm_event), **kwargs
+        name,
+        status,
+        op(f"{name} (cold)", fn, cold_event, seed=cold_seed),
+        op(f"{name} (warm)", fn, warm_event, seed=warm_seed),
+        **kwargs,
     )
 
 
@@ -323,8 +364,150 @@ def _n(phase: str) -> int:
     return 1 if phase == "cold" else 2
 
 
+def label_operations(stack: BenchStack) -> list[Operation]:
+    """Seed returns in every label state the label operations need; the operations.
+
+    Each return is started through the portal (approved at once) on an order shipping to the
+    sample address, then taken on through the real LabelsFunction with the sandbox carrier:
+    two approved returns to buy for, two with a label (duplicate delivery), two whose label
+    was bought and that the shopper then cancelled (void), one with a label (portal link),
+    two refused by the carrier (needs_attention, for ops retry-label) and two approved ones
+    the carrier will refuse. The expiry job's orders are delivered weeks ago; its returns are
+    seeded per invocation (see `pair(seeds=...)`).
+    """
+    tag = run_tag()
+    orders, ids = {}, {}
+    for purpose, refused in (
+        ("buy", False),  # approved x2: buy
+        ("dup", False),  # label_issued x2: a redelivered return.approved
+        ("refuse", True),  # approved x2 on an address the sandbox refuses: needs_attention
+        ("void", False),  # cancelled after the label was bought x2: return.cancelled
+        ("link", False),  # label_issued: the portal's label link
+        ("retry", True),  # needs_attention x2: ops retry-label
+    ):
+        order_id, body = order_for(
+            tag, purpose, tee_quantity=4, postal_code=REFUSED_POSTAL_CODE if refused else None
+        )
+        ids[purpose], orders[order_id] = order_id, body
+    for purpose, due in (
+        ("expire-1", "expire"),
+        ("expire-2", "expire"),
+        ("remind-1", "remind"),
+        ("remind-2", "remind"),
+    ):
+        order_id, body = aged_order_for(tag, purpose, due)
+        ids[purpose], orders[order_id] = order_id, body
+
+    def approved(purpose: str) -> SeedReturn:
+        return SeedReturn(ids[purpose], [TOO_SMALL])
+
+    seeded = {
+        "buy-1": approved("buy"),
+        "buy-2": approved("buy"),
+        "dup-1": approved("dup"),
+        "dup-2": approved("dup"),
+        "refuse-1": approved("refuse"),
+        "refuse-2": approved("refuse"),
+        "void-1": approved("void"),
+        "void-2": approved("void"),
+        "link": approved("link"),
+        "retry-1": approved("retry"),
+        "retry-2": approved("retry"),
+    }
+    seed(stack, orders, list(seeded.values()))
+    seed_labels(
+        stack,
+        [SeedLabel(seeded[f"dup-{n}"]) for n in (1, 2)]
+        + [SeedLabel(seeded[f"void-{n}"], expect="cancelled") for n in (1, 2)]
+        + [SeedLabel(seeded["link"])]
+        + [SeedLabel(seeded[f"retry-{n}"], expect="needs_attention") for n in (1, 2)],
+    )
+
+    labels_fn, portal_fn = function_by_module(LABELS), function_by_module(PORTAL_RETURNS)
+    ops_fn, expiry_fn = function_by_module(OPS_API), function_by_module(LABEL_EXPIRY)
+
+    def message(name: str, event_type: str = "return.approved") -> dict:
+        return label_message(seeded[name].rma, seeded[name].order_id, event_type)
+
+    def both(make) -> tuple[dict, dict]:
+        return make(1), make(2)
+
+    link = portal_event(
+        stack,
+        "GET /portal/orders/{orderId}/returns/{rma}/label",
+        ids["link"],
+        rma=seeded["link"].rma,
+        query={"format": "PDF"},
+    )
+    hourly = load_event("label_expiry.hourly")
+    return [
+        pair(
+            LABEL_PURCHASE,
+            "ok",
+            labels_fn,
+            *both(lambda n: message(f"buy-{n}")),
+            exactly=LABEL_PURCHASE_CALLS,
+        ),
+        pair(
+            "labels: redelivered return.approved (no purchase)",
+            "ok",
+            labels_fn,
+            *both(lambda n: message(f"dup-{n}")),
+            only=("DynamoDB.Query",),
+        ),
+        pair(
+            "labels: carrier refuses the address (needs_attention)",
+            "ok",
+            labels_fn,
+            *both(lambda n: message(f"refuse-{n}")),
+            only=("DynamoDB.Query", "DynamoDB.GetItem", "DynamoDB.UpdateItem", "DynamoDB.TransactWriteItems"),
+        ),
+        pair(
+            "labels: return.cancelled voids the label",
+            "ok",
+            labels_fn,
+            *both(lambda n: message(f"void-{n}", "return.cancelled")),
+            only=("DynamoDB.Query", "DynamoDB.TransactWriteItems"),
+        ),
+        pair(
+            "portal: label link (presign)",
+            200,
+            portal_fn,
+            link,
+            link,
+            only=(*SECRET_ONLY, "DynamoDB.Query"),
+        ),
+        pair(
+            "ops: retry label (needs_attention)",
+            200,
+            ops_fn,
+            *both(
+                lambda n: ops_event(
+                    stack, "POST /ops/returns/{rma}/retry-label", rma=seeded[f"retry-{n}"].rma
+                )
+            ),
+        ),
+        pair(
+            "label expiry: 1 label to expire",
+            "expired 1, reminded 0",
+            expiry_fn,
+            hourly,
+            hourly,
+            seeds=(aged_label_seed(ids["expire-1"], "expire"), aged_label_seed(ids["expire-2"], "expire")),
+        ),
+        pair(
+            "label expiry: 1 label to remind",
+            "expired 0, reminded 1",
+            expiry_fn,
+            hourly,
+            hourly,
+            seeds=(aged_label_seed(ids["remind-1"], "remind"), aged_label_seed(ids["remind-2"], "remind")),
+        ),
+    ]
+
+
 def operations(stack: BenchStack) -> list[Operation]:
-    return slice_operations(stack) + returns_operations(stack)
+    return slice_operations(stack) + returns_operations(stack) + label_operations(stack)
 
 
 def api_counts(calls: list[dict]) -> Counter:
@@ -362,6 +545,9 @@ def run(ctx) -> dict:
             extra = set(api_counts(result["calls"])) - set(operation.only or api_counts(result["calls"]))
             if extra:
                 raise RuntimeError(f"{result['label']}: unexpected calls {sorted(extra)}")
+            by_api = dict(api_counts(result["calls"]))
+            if operation.exactly is not None and by_api != operation.exactly:
+                raise RuntimeError(f"{result['label']}: calls {by_api}, expected {operation.exactly}")
         results[operation.name] = {
             "function": operation.cold["function"],
             "status": operation.status,
@@ -397,8 +583,19 @@ def render(data: dict) -> str:
         "Counted with a botocore before-call hook against moto; retries are not counted. cold = the "
         "first invocation in a process (it fetches the function's secret), warm = the next one.\n"
         "A transaction lists its items: IAM authorizes each one (Put = dynamodb:PutItem, ...), and each "
-        "costs 2 write units. Status: HTTP, or ok = stream batch with no failed record.\n"
-        "Presigning the photo upload is local (no call); the browser's upload needs s3:PutObject on photos/*."
+        "costs 2 write units. Status: HTTP, ok = stream / queue batch with no failed record, or the "
+        "expiry job's counts.\n"
+        "Presigning the photo upload is local (no call); the browser's upload needs s3:PutObject on "
+        "photos/*.\nLabels use the sandbox carrier (no secret read, no network); EasyPost / Shippo add the "
+        "carrier secret's GetSecretValue on a cold start and their own HTTPS calls. The label link is "
+        "presigned locally too; the shopper's download needs s3:GetObject on labels/*. The expiry job "
+        "also reads (Query) every label already reminded of until it expires: the warm remind run "
+        "re-reads the cold one's."
     )
     headers = ["operation", "function", "status", "phase", "calls", "by API"]
-    return stats.table(headers, rows, "llrlrl") + "\n" + note
+    summary = ""
+    if purchase := data["operations"].get(LABEL_PURCHASE):
+        summary = "\nAWS calls per label purchase (sandbox carrier): {} cold, {} warm - {}".format(
+            purchase["cold"]["calls"], purchase["warm"]["calls"], describe(purchase["warm"]["detail"])
+        )
+    return stats.table(headers, rows, "llrlrl") + "\n" + note + summary
