@@ -218,8 +218,10 @@ def test_cancel_after_issue_voids_once(approved, store):
     issue(rma, store, carrier)
     assert ops("approve", rma, action="cancel", body={"reason": "found it"}).status == 200
     now = datetime.now(UTC)
-    assert labels.void_cancelled(rma, store=store, carrier=carrier, now=now) == "voided"
-    assert labels.void_cancelled(rma, store=store, carrier=carrier, now=now) == "nothing_to_do"
+    assert labels.void_cancelled(rma, store=store, carrier_for=lambda _name: carrier, now=now) == "voided"
+    assert (
+        labels.void_cancelled(rma, store=store, carrier_for=lambda _name: carrier, now=now) == "nothing_to_do"
+    )
     record, timeline = store.get_return(rma, with_timeline=True)
     assert record.label.voided and carrier.voided == [record.label.tracking_number]
     assert timeline[-1].type == "return.label_voided"

@@ -216,14 +216,17 @@ def _label_files(carrier: Carrier, purchased: PurchasedLabel) -> dict[str, bytes
     return files
 
 
-def void_cancelled(rma: str, *, store: LabelStore, carrier: Carrier, now: datetime) -> str:
-    """A cancelled return with a label: void the label so nobody pays for it."""
+def void_cancelled(
+    rma: str, *, store: LabelStore, carrier_for: Callable[[str], Carrier], now: datetime
+) -> str:
+    """A cancelled return with a label: void the label (with the carrier that sold it)."""
     found = store.get_return(rma)
     if found is None:
         return "unknown_return"
     record: ReturnRecord = found[0]
     if record.status != ParcelState.CANCELLED or record.label is None or record.label.voided:
         return "nothing_to_do"
+    carrier = carrier_for(record.label.carrier)
     result = carrier.void_label(_purchased(record))
     updated = record.model_copy(deep=True)
     updated.version = record.version + 1

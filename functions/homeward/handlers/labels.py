@@ -50,9 +50,7 @@ def handle(record: SQSRecord) -> None:
                 rma, store=store, carrier=carrier(policy.label.carrier), files=files, policy=policy, now=now
             )
         elif event_type == "return.cancelled":
-            found = store.get_return(rma)
-            name = found[0].label.carrier if found and found[0].label else policy.label.carrier
-            outcome = labels.void_cancelled(rma, store=store, carrier=carrier(name), now=now)
+            outcome = labels.void_cancelled(rma, store=store, carrier_for=carrier, now=now)
         else:
             outcome = "ignored"
     except (CarrierUnavailable, DependencyFailed) as exc:
