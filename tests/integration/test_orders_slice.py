@@ -327,3 +327,16 @@ def test_dynamodb_outage_is_503_without_stack_trace(aws, monkeypatch):
 def test_authentication_is_checked_before_the_body(aws):
     result = put_order(raw="{not json", key="wrong-key")
     assert result.status == 401
+
+
+def test_api_docs_serve_the_document_and_swagger_ui():
+    docs = load_event("api_docs.openapi")
+    document = invoke("homeward.handlers.api_docs", docs)
+    assert document.status == 200 and "/portal/session" in document.body["paths"]
+    page = load_event("api_docs.openapi")
+    page["rawPath"] = page["requestContext"]["http"]["path"] = "/docs"
+    html = invoke("homeward.handlers.api_docs", page)
+    assert html.status == 200 and "SwaggerUIBundle" in html.raw and "/portal/session" in html.raw
+    page["rawQueryString"] = "format=json"
+    page["queryStringParameters"] = {"format": "json"}
+    assert invoke("homeward.handlers.api_docs", page).body["paths"] == document.body["paths"]

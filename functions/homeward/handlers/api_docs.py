@@ -23,6 +23,9 @@ def openapi_document() -> Response:
 
 @app.get("/docs")
 def swagger_ui() -> Response:
+    # Swagger UI links its document as /docs?format=json, as Powertools' own page does.
+    if (app.current_event.query_string_parameters or {}).get("format") == "json":
+        return openapi_document()
     import aws_lambda_powertools.event_handler as event_handler
     from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html
 
