@@ -24,6 +24,17 @@ class Unauthorized(HomewardError):
     code = "unauthorized"
 
 
+class WebhookSignatureInvalid(HomewardError):
+    """A webhook that is not provably from its provider (401, without a Bearer challenge)."""
+
+    code = "invalid_signature"
+
+    def __init__(self, provider: str, reason: str, message: str) -> None:
+        super().__init__(message, details={"provider": provider, "reason": reason})
+        self.provider = provider
+        self.reason = reason
+
+
 class Forbidden(HomewardError):
     """Valid credentials that do not open this resource (403)."""
 

@@ -41,7 +41,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from homeward.errors import HomewardError
+from homeward.errors import WebhookSignatureInvalid
 
 TOLERANCE_SECONDS = 300
 
@@ -57,17 +57,6 @@ GENERIC_SECRET_PREFIX = "whsec_"
 
 # ASCII digits only: str.isdigit() also accepts other scripts' digits.
 _UNIX_SECONDS = re.compile(r"^[0-9]{1,12}$")
-
-
-class WebhookSignatureInvalid(HomewardError):
-    """The webhook is not provably from the provider (the receiver answers 401)."""
-
-    code = "invalid_signature"
-
-    def __init__(self, provider: str, reason: str, message: str) -> None:
-        super().__init__(message, details={"provider": provider, "reason": reason})
-        self.provider = provider
-        self.reason = reason
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

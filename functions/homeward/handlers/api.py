@@ -20,6 +20,7 @@ from homeward.errors import (
     TooManyRequests,
     Unauthorized,
     Unprocessable,
+    WebhookSignatureInvalid,
 )
 from homeward.models.common import ErrorBody
 from homeward.observability import logger, metrics
@@ -46,6 +47,7 @@ Gate = Callable[[APIGatewayHttpResolver], None]
 STATUS_BY_ERROR: dict[type[HomewardError], HTTPStatus] = {
     NotFound: HTTPStatus.NOT_FOUND,
     Unauthorized: HTTPStatus.UNAUTHORIZED,
+    WebhookSignatureInvalid: HTTPStatus.UNAUTHORIZED,
     Forbidden: HTTPStatus.FORBIDDEN,
     Conflict: HTTPStatus.CONFLICT,
     Unprocessable: HTTPStatus.UNPROCESSABLE_ENTITY,
