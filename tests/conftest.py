@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from infra.local import moto_patches
+
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
 
@@ -41,8 +43,18 @@ TEST_ENV = {
     "PHOTOS_BUCKET": "homeward-test-photos",
     "LABELS_BUCKET": "homeward-test-labels",
     "DOMAIN_EVENTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:homeward-test-domain-events",
+    # Two secrets per provider: every webhook test also proves rotation (the old one still works).
+    "EASYPOST_WEBHOOK_SECRET": "retired_easypost_secret,hw_local_easypost_webhook_secret",
+    "SHIPPO_WEBHOOK_SECRET": "retired_shippo_secret,hw_local_shippo_webhook_secret",
+    "AFTERSHIP_WEBHOOK_SECRET": "retired_aftership_secret,hw_local_aftership_webhook_secret",
+    "GENERIC_WEBHOOK_SECRET": "whsec_cmV0aXJlZF9nZW5lcmljX3NlY3JldA==,"
+    "whsec_aHdfbG9jYWxfZ2VuZXJpY193ZWJob29rX3NlY3JldF8zMmI=",
 }
 os.environ.update(TEST_ENV)
+
+
+# moto's TransactWriteItems orphans stream readers after a cancelled transaction (see the module).
+moto_patches.apply()
 
 
 def load_event(name: str, **overrides) -> dict:

@@ -67,3 +67,23 @@ class DomainEventsSettings(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     domain_events_topic_arn: str = Field(alias="DOMAIN_EVENTS_TOPIC_ARN", min_length=20)
+
+
+class WebhooksSettings(CommonSettings):
+    """Webhook secrets: comma-separated lists per provider (several during a rotation).
+
+    Locally they come from `*_WEBHOOK_SECRET`; deployed, from the JSON secret named by
+    `WEBHOOK_SECRETS_SECRET` ({"easypost": "s1,s2", ...}). A variable that is set wins.
+    """
+
+    webhook_secrets_secret: str | None = Field(default=None, alias="WEBHOOK_SECRETS_SECRET")
+    easypost_webhook_secret: str | None = Field(default=None, alias="EASYPOST_WEBHOOK_SECRET")
+    shippo_webhook_secret: str | None = Field(default=None, alias="SHIPPO_WEBHOOK_SECRET")
+    aftership_webhook_secret: str | None = Field(default=None, alias="AFTERSHIP_WEBHOOK_SECRET")
+    generic_webhook_secret: str | None = Field(default=None, alias="GENERIC_WEBHOOK_SECRET")
+    # Shippo's self-service alternative to its HMAC header: a secret ?token= in the URL.
+    shippo_url_token: bool = Field(default=True, alias="SHIPPO_ALLOW_URL_TOKEN")
+
+
+class TrackingSettings(CommonSettings):
+    return_policy_parameter: str | None = Field(default=None, alias="RETURN_POLICY_PARAMETER")

@@ -14,6 +14,12 @@ class HomewardError(Exception):
         self.details = details or {}
 
 
+class MalformedRequest(HomewardError):
+    """The body cannot be read at all, e.g. it is not JSON (400)."""
+
+    code = "malformed_json"
+
+
 class NotFound(HomewardError):
     code = "not_found"
 

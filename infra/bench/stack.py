@@ -95,6 +95,9 @@ class _SerializedMotoServer:
         )
         from werkzeug.serving import make_server
 
+        from infra.local import moto_patches
+
+        moto_patches.apply()
         app = DomainDispatcherApplication(create_backend_app)
         lock = threading.Lock()
 

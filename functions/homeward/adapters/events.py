@@ -10,21 +10,28 @@ from homeward.errors import DependencyFailed
 def publish_event(sns, topic_arn: str, image: dict) -> None:
     """Publish one event item (a deserialized stream image) as the event's JSON document.
 
-    Deduplication downstream uses the `event_id` attribute: rma + sequence number is unique
-    and stable across stream retries.
+    Deduplication downstream uses the `event_id` attribute: the subject (RMA or tracking
+    number) plus the item's sequence is unique and stable across stream retries.
     """
-    event_id = f"{image['rma']}:{image['sk'].removeprefix('EVENT#')}"
+    subject = image["pk"].split("#", 1)[1] if "pk" in image else image["rma"]
+    event_id = f"{subject}:{image['sk'].removeprefix('EVENT#')}"
+    attributes = {
+        "type": image["type"],
+        "event_id": event_id,
+        "order_id": image["order_id"],
+        "status": image["status"],
+    }
+    # Parcel events of outbound shipments have no RMA; return events have no tracking number.
+    for optional in ("rma", "tracking_number"):
+        if image.get(optional):
+            attributes[optional] = image[optional]
     try:
         sns.publish(
             TopicArn=topic_arn,
             Message=image["doc"],
             Subject=image["type"][:99],
             MessageAttributes={
-                "type": {"DataType": "String", "StringValue": image["type"]},
-                "event_id": {"DataType": "String", "StringValue": event_id},
-                "rma": {"DataType": "String", "StringValue": image["rma"]},
-                "order_id": {"DataType": "String", "StringValue": image["order_id"]},
-                "status": {"DataType": "String", "StringValue": image["status"]},
+                name: {"DataType": "String", "StringValue": value} for name, value in attributes.items()
             },
         )
     except (ClientError, BotoCoreError) as exc:

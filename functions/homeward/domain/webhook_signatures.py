@@ -251,3 +251,25 @@ def verify_generic(
         if any(_equal(expected, c) for c in candidates):
             return
     raise _mismatch("generic")
+
+
+def verify(
+    provider: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    secrets: Sequence[str],
+    *,
+    now: datetime,
+    query: Mapping[str, str] | None = None,
+) -> None:
+    """Dispatch to the provider's verifier; `query` only matters for Shippo's `?token=`."""
+    if provider == "easypost":
+        verify_easypost(body, headers, secrets)
+    elif provider == "shippo":
+        verify_shippo(body, headers, secrets, now=now, query=query)
+    elif provider == "aftership":
+        verify_aftership(body, headers, secrets)
+    elif provider == "generic":
+        verify_generic(body, headers, secrets, now=now)
+    else:
+        raise WebhookSignatureInvalid(provider, "unknown_provider", f"No webhook verifier for {provider!r}")

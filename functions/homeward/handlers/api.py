@@ -15,6 +15,7 @@ from homeward.errors import (
     DependencyFailed,
     Forbidden,
     HomewardError,
+    MalformedRequest,
     NotFound,
     PayloadTooLarge,
     TooManyRequests,
@@ -45,6 +46,7 @@ IdempotencyKey = Annotated[
 Gate = Callable[[APIGatewayHttpResolver], None]
 
 STATUS_BY_ERROR: dict[type[HomewardError], HTTPStatus] = {
+    MalformedRequest: HTTPStatus.BAD_REQUEST,
     NotFound: HTTPStatus.NOT_FOUND,
     Unauthorized: HTTPStatus.UNAUTHORIZED,
     WebhookSignatureInvalid: HTTPStatus.UNAUTHORIZED,

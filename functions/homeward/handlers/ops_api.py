@@ -9,11 +9,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import UTC, datetime
-from typing import Annotated
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Header, Query
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 
 from homeward.adapters.aws import client
@@ -22,7 +24,7 @@ from homeward.adapters.policy import load_policy
 from homeward.config import OpsApiSettings, load_settings
 from homeward.domain import return_service
 from homeward.domain.states import Actor, ParcelState
-from homeward.errors import Unprocessable
+from homeward.errors import Conflict, Unprocessable
 from homeward.handlers.api import (
     ERROR_RESPONSES,
     IdempotencyKey,
@@ -42,6 +44,7 @@ from homeward.models.returns import (
     ReturnRequest,
     ReturnSummary,
 )
+from homeward.models.tracking import WebhookEntry, WebhookPage
 from homeward.observability import logger, metrics
 
 settings = load_settings(OpsApiSettings)
@@ -186,6 +189,96 @@ def file_return(
     return Response(
         status_code=201 if created else 200, content_type="application/json", body=_view(record, timeline)
     )
+
+
+# ---- webhook inbox: parked, failed and stuck events, and their replay ------------------------
+
+WebhookIdPath = Annotated[
+    str,
+    Path(
+        alias="webhookId",
+        pattern=r"^(easypost|shippo|aftership|generic)-[0-9a-f]{32}$",
+        description="From the webhook list",
+    ),
+]
+WEBHOOK_TAGS = ["Ops: webhooks"]
+WEBHOOK_ERRORS = {
+    **error_docs({401: "Missing or invalid API key", 404: "No such webhook event", 409: "Already applied"}),
+    **ERROR_RESPONSES,
+}
+
+
+@cache
+def _tracking_store():
+    # Imported on first use: most ops calls are about returns.
+    from homeward.adapters.dynamodb.tracking import TrackingTable
+
+    return TrackingTable(client("dynamodb"), settings.table_name)
+
+
+def _entry(entry) -> WebhookEntry:
+    return WebhookEntry.model_validate({k: v for k, v in asdict(entry).items() if k != "body"})
+
+
+@app.get(
+    "/ops/webhooks",
+    summary="Webhook events that need a look: parked, failed or stuck in received",
+    description=(
+        "`parked`: no parcel with that tracking number yet (re-driven automatically when one is "
+        "registered). `failed`: could not be applied as sent. `received`: not applied yet; with "
+        "`older_than_minutes` these are the events whose processing gave up (the stream's retries "
+        "ran out). Newest first."
+    ),
+    tags=WEBHOOK_TAGS,
+    responses=WEBHOOK_ERRORS,
+)
+def list_webhooks(
+    status: Annotated[Literal["parked", "failed", "received"], Query(description="Which events")],
+    older_than_minutes: Annotated[int | None, Query(ge=0, le=100_000)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[str | None, Query(max_length=2000)] = None,
+) -> WebhookPage:
+    before = _now() - timedelta(minutes=older_than_minutes) if older_than_minutes is not None else None
+    rows, last = _tracking_store().list_webhooks(
+        status, limit=limit, cursor=_decode_cursor(cursor), received_before=before
+    )
+    next_cursor = base64.urlsafe_b64encode(json.dumps(last).encode()).decode() if last else None
+    return WebhookPage(items=[_entry(r) for r in rows], next_cursor=next_cursor)
+
+
+@app.get(
+    "/ops/webhooks/<webhookId>",
+    summary="One stored webhook event",
+    tags=WEBHOOK_TAGS,
+    responses=WEBHOOK_ERRORS,
+)
+def get_webhook(webhook_id: WebhookIdPath) -> WebhookEntry:
+    return _entry(_tracking_store().get_webhook(webhook_id))
+
+
+@app.post(
+    "/ops/webhooks/<webhookId>/replay",
+    summary="Re-drive a parked, failed or stuck webhook event",
+    description=(
+        "The event goes back to `received` and is applied again from the stream; an applied event "
+        "is refused with 409, so nothing is applied twice."
+    ),
+    tags=WEBHOOK_TAGS,
+    responses={
+        202: {"description": "Queued again", "content": {"application/json": {"model": WebhookEntry}}},
+        **WEBHOOK_ERRORS,
+    },
+)
+def replay_webhook(webhook_id: WebhookIdPath, x_actor: ActorHeader = None) -> Response[WebhookEntry]:
+    store_ = _tracking_store()
+    entry = store_.get_webhook(webhook_id)
+    if not store_.redrive(webhook_id, now=_now(), actor=f"ops:{x_actor or 'unknown'}"):
+        raise Conflict(
+            f"The event is {entry.status}; only parked, failed or received events can be replayed",
+            details={"reason": "not_replayable", "current_status": entry.status},
+        )
+    logger.info("webhook replayed", extra={"webhook_id": webhook_id, "was": entry.status})
+    return Response(202, "application/json", _entry(store_.get_webhook(webhook_id)))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

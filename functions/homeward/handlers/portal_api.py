@@ -7,6 +7,7 @@ that one order; every other portal route requires that token.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cache
 
 from aws_lambda_powertools.logging import correlation_paths
 
@@ -17,6 +18,7 @@ from homeward.domain import auth, orders
 from homeward.errors import TooManyRequests, Unauthorized
 from homeward.handlers.api import ERROR_RESPONSES, OrderIdPath, PortalAuth, create_app, error_docs
 from homeward.models.orders import PortalSession, ShopperOrder, SignInRequest
+from homeward.models.tracking import OrderTracking
 from homeward.observability import logger, metrics
 
 settings = load_settings(PortalApiSettings)
@@ -78,6 +80,37 @@ def create_session(credentials: SignInRequest) -> PortalSession:
 )
 def get_order(order_id: OrderIdPath) -> ShopperOrder:
     return orders.get_shopper_order(order_id, token_order_id=portal.order_id(app), store=table)
+
+
+@cache
+def _parcels():
+    # Imported on first use: sign-in and the order view do not need the tracking code.
+    from homeward.adapters.dynamodb.tracking import TrackingTable
+
+    return TrackingTable(client("dynamodb"), settings.table_name)
+
+
+@app.get(
+    "/portal/orders/<orderId>/tracking",
+    summary="Where the shopper's parcels are",
+    description=(
+        "Every parcel of the order, outbound and return: the normalized status, the carrier's "
+        "events (newest first), the last location and the estimated delivery when the carrier gives one."
+    ),
+    tags=["Portal"],
+    responses={
+        200: {"description": "The parcels", "content": {"application/json": {"model": OrderTracking}}},
+        **error_docs({401: "Missing, invalid or expired token", 404: "No such order for this token"}),
+    },
+)
+def get_tracking(order_id: OrderIdPath) -> OrderTracking:
+    from homeward.domain.tracking import parcel_view
+
+    portal.require_order(app, order_id)
+    parcels = sorted(
+        _parcels().order_parcels(order_id), key=lambda p: (p.direction != "outbound", p.registered_at)
+    )
+    return OrderTracking(order_id=order_id, parcels=[parcel_view(p) for p in parcels])
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

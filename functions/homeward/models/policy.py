@@ -72,6 +72,12 @@ class LabelSettings(Strict):
     )
 
 
+class TrackingPolicy(Strict):
+    stalled_after_days: int = Field(
+        default=4, ge=1, le=60, description="A parcel with no carrier event for this long is delayed"
+    )
+
+
 class ReturnPolicy(Strict):
     version: Annotated[str, StringConstraints(min_length=1, max_length=40)]
     window_days: int = Field(default=30, ge=0, le=730)
@@ -95,6 +101,7 @@ class ReturnPolicy(Strict):
     review: ReviewRules = Field(default_factory=ReviewRules)
     warehouses: list[Warehouse] = Field(min_length=1)
     label: LabelSettings = Field(default_factory=LabelSettings)
+    tracking: TrackingPolicy = Field(default_factory=TrackingPolicy)
     note_max_length: int = Field(default=500, ge=0, le=2000)
     max_photos_per_line: int = Field(default=5, ge=0, le=10)
 

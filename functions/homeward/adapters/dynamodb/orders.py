@@ -11,6 +11,7 @@ from homeward.adapters.dynamodb import GSI1, n_attr, order_key, s_attr, translat
 from homeward.domain.orders import email_fingerprint, normalize_order_number
 from homeward.errors import Conflict
 from homeward.models.orders import Order, OrderIn, UpsertOutcome
+from homeward.models.tracking import normalize_tracking_number
 
 
 class OrdersTable:
@@ -47,6 +48,11 @@ class OrdersTable:
             "order_number = :no, gsi1pk = :g1pk, gsi1sk = :g1sk, email_fp = :fp, updated_at = :now, "
             "created_at = if_not_exists(created_at, :now), entity = :entity"
         )
+        # The stream hands orders whose parcels changed to TrackingFunction, which registers them.
+        numbers = sorted({normalize_tracking_number(s.tracking_number) for s in order.shipments})
+        if numbers:
+            values[":ship"] = s_attr(",".join(numbers))
+            update += ", shipments_key = :ship"
         condition = "attribute_not_exists(pk) OR content_hash <> :h"
         if order.updated_at is not None:
             values[":su"] = s_attr(utc_iso(order.updated_at))
@@ -55,6 +61,8 @@ class OrdersTable:
                 "attribute_not_exists(pk) OR (content_hash <> :h AND "
                 "(attribute_not_exists(source_updated_at) OR source_updated_at <= :su))"
             )
+        if not numbers:
+            update += " REMOVE shipments_key"
         key = order_key(order_id)
         try:
             result = self._ddb.update_item(

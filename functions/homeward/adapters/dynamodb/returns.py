@@ -226,6 +226,19 @@ class ReturnsTable:
     ) -> None:
         """One transaction: the new return state (if still at `expected_version`), its events,
         any quantities given back to the order, and `extra` items (e.g. a label claim)."""
+        items = self.change_items(record, events, expected_version=expected_version, release=release)
+        items += extra or []
+        self._transact(items, {0: "version_changed"}, "update return")
+
+    def change_items(
+        self,
+        record: ReturnRecord,
+        events: list[TimelineEntry],
+        *,
+        expected_version: int,
+        release: dict[str, int] | None = None,
+    ) -> list[dict]:
+        """The transaction items of a return change; the return's own Put comes first."""
         items = [
             {
                 "Put": {
@@ -256,8 +269,7 @@ class ReturnsTable:
                     }
                 }
             )
-        items += extra or []
-        self._transact(items, {0: "version_changed"}, "update return")
+        return items
 
     # ---- helpers -------------------------------------------------------------------------------
 
@@ -394,9 +406,24 @@ class LabelClaims:
                 },
             }
         }
-        self._returns.save_change(
-            record, events, expected_version=expected_version, release={}, extra=[claim]
-        )
+        extra = [claim]
+        if record.label is not None:
+            # The parcel is tracked from the moment its label exists (webhooks may come first:
+            # those wait parked and are re-driven when this item appears on the stream).
+            from homeward.adapters.dynamodb.tracking import register_return_shipment_put
+            from homeward.models.tracking import Direction, Shipment, normalize_tracking_number
+
+            parcel = Shipment(
+                tracking_number=normalize_tracking_number(record.label.tracking_number),
+                carrier=record.label.carrier,
+                direction=Direction.RETURN,
+                order_id=record.order_id,
+                rma=record.rma,
+                registered_at=record.updated_at,
+                updated_at=record.updated_at,
+            )
+            extra.append(register_return_shipment_put(self._table, parcel))
+        self._returns.save_change(record, events, expected_version=expected_version, release={}, extra=extra)
 
     def release_label_claim(
         self,

@@ -1,0 +1,510 @@
+"""Webhook inbox and tracked parcels on the Homeward table.
+
+    entity          pk                   sk              index keys
+    webhook         WEBHOOK#<id>         WEBHOOK         gsi2: WEBHOOKS#<status> / <received_at>#<id>
+                                                         gsi1 (parked only): PARKED#<tn> / <received_at>#<id>
+    shipment        SHIPMENT#<tn>        SHIPMENT        gsi1: PARCELS#<order_id> / <direction>#<tn>
+                                                         gsi2 (watched only): SHIPMENTS#active / <last>#<tn>
+    shipment event  SHIPMENT#<tn>        EVENT#<v>#<i>   (the outbox, like return events)
+
+The inbox item is the durable acknowledgement: one conditional PutItem both de-duplicates
+(the key is derived from the provider's event id) and hands the event to the stream, which
+delivers it to TrackingFunction. Its status is the inbox state machine:
+received -> applied | parked (no parcel with that number yet) | failed; parked, failed and
+stuck received items go back to received on replay. Only unfinished items are indexed on
+gsi2, so the index holds what ops may need to look at, not the history.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from homeward.adapters.dynamodb import GSI1, GSI2, n_attr, s_attr, translate_error, utc_iso
+from homeward.adapters.dynamodb.returns import ReturnsTable
+from homeward.domain.tracking_status import TERMINAL
+from homeward.errors import Conflict, DependencyFailed, NotFound
+from homeward.models.returns import ReturnRecord, TimelineEntry
+from homeward.models.tracking import CarrierUpdate, Direction, Shipment
+
+# Longer than any provider's retry window (AfterShip retries for ~68 hours).
+APPLIED_RETENTION = timedelta(days=30)
+# Parked events wait for their parcel to be registered (an order sync can lag by days).
+PARKED_RETENTION = timedelta(days=90)
+
+INBOX_STATUSES = ("received", "applied", "parked", "failed")
+REPLAYABLE = ("received", "parked", "failed")
+
+
+def webhook_id(provider: str, event_id: str) -> str:
+    """A URL-safe key per (provider, provider event id): the same event always maps here."""
+    return f"{provider}-{hashlib.sha256(event_id.encode()).hexdigest()[:32]}"
+
+
+@dataclass(frozen=True)
+class InboxEntry:
+    webhook_id: str
+    provider: str
+    event_id: str
+    tracking_number: str
+    status: str
+    received_at: str
+    tracking_status: str | None = None
+    event_at: str | None = None
+    error: str | None = None
+    replays: int = 0
+    body: str | None = None
+
+
+def _ttl(moment: datetime) -> dict:
+    return n_attr(int(moment.timestamp()))
+
+
+def _inbox_key(wid: str) -> dict:
+    return {"pk": s_attr(f"WEBHOOK#{wid}"), "sk": s_attr("WEBHOOK")}
+
+
+def _shipment_key(tracking_number: str) -> dict:
+    return {"pk": s_attr(f"SHIPMENT#{tracking_number}"), "sk": s_attr("SHIPMENT")}
+
+
+def shipment_item(shipment: Shipment) -> dict:
+    """The shipment item; index attributes are derived so a Put keeps the indexes right."""
+    item = {
+        **_shipment_key(shipment.tracking_number),
+        "entity": s_attr("shipment"),
+        "doc": s_attr(shipment.model_dump_json(exclude_none=True)),
+        "version": n_attr(shipment.version),
+        "tracking_number": s_attr(shipment.tracking_number),
+        "order_id": s_attr(shipment.order_id),
+        "direction": s_attr(shipment.direction.value),
+        "status": s_attr(shipment.status.value),
+        "updated_at": s_attr(utc_iso(shipment.updated_at)),
+        "gsi1pk": s_attr(f"PARCELS#{shipment.order_id}"),
+        "gsi1sk": s_attr(f"{shipment.direction.value}#{shipment.tracking_number}"),
+    }
+    if shipment.rma:
+        item["rma"] = s_attr(shipment.rma)
+    baseline = _watch_baseline(shipment)
+    if baseline is not None:
+        item["gsi2pk"] = s_attr("SHIPMENTS#active")
+        item["gsi2sk"] = s_attr(f"{utc_iso(baseline)}#{shipment.tracking_number}")
+    return item
+
+
+def _watch_baseline(shipment: Shipment) -> datetime | None:
+    """When the stall clock started, for parcels the watch should look at; None otherwise.
+
+    Terminal parcels are done; a return parcel is watched only after its first scan (before
+    that the label expiry owns it); a parcel already flagged for this silence leaves the index
+    until its next carrier event puts it back.
+    """
+    if shipment.status in TERMINAL:
+        return None
+    if shipment.last_event_at is None and shipment.direction is Direction.RETURN:
+        return None
+    baseline = shipment.last_event_at or shipment.registered_at
+    if shipment.delayed_for is not None and shipment.delayed_for >= baseline:
+        return None
+    return baseline
+
+
+def register_return_shipment_put(table: str, shipment: Shipment) -> dict:
+    """A transaction item registering a return label's parcel (used by the label transaction)."""
+    return {"Put": {"TableName": table, "Item": shipment_item(shipment)}}
+
+
+class TrackingTable:
+    """Webhook inbox, parcels and their events."""
+
+    def __init__(self, client, table_name: str) -> None:
+        self._ddb = client
+        self._table = table_name
+        self._returns = ReturnsTable(client, table_name)
+
+    # ---- intake ----------------------------------------------------------------------------
+
+    def store_webhook(self, update: CarrierUpdate, body: str, *, now: datetime) -> tuple[str, bool]:
+        """Store a verified event once. Returns (webhook id, False when it was a duplicate)."""
+        wid = webhook_id(update.provider, update.event_id)
+        received = utc_iso(now)
+        item = {
+            **_inbox_key(wid),
+            "entity": s_attr("webhook"),
+            "provider": s_attr(update.provider),
+            "event_id": s_attr(update.event_id),
+            "tracking_number": s_attr(update.tracking_number),
+            "tracking_status": s_attr(update.status.value),
+            "event_at": s_attr(utc_iso(update.event_at)),
+            "status": s_attr("received"),
+            "received_at": s_attr(received),
+            "body": s_attr(body),
+            "gsi2pk": s_attr("WEBHOOKS#received"),
+            "gsi2sk": s_attr(f"{received}#{wid}"),
+            "expires_at": _ttl(now + APPLIED_RETENTION),
+        }
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return wid, False
+            raise translate_error(exc, "store webhook") from exc
+        except BotoCoreError as exc:
+            raise translate_error(exc, "store webhook") from exc
+        return wid, True
+
+    # ---- applying --------------------------------------------------------------------------
+
+    def get_shipment(self, tracking_number: str) -> Shipment | None:
+        try:
+            item = self._ddb.get_item(
+                TableName=self._table,
+                Key=_shipment_key(tracking_number),
+                ProjectionExpression="doc",
+                ConsistentRead=True,
+            ).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise translate_error(exc, "read shipment") from exc
+        return Shipment.model_validate_json(item["doc"]["S"]) if item else None
+
+    def get_return(self, rma: str) -> ReturnRecord | None:
+        found = self._returns.get_return(rma)
+        return found[0] if found else None
+
+    def park(self, wid: str, tracking_number: str, *, received_at: str, now: datetime) -> bool:
+        """No parcel has this number yet: keep the event, findable by number. False if not received."""
+        return self._move(
+            wid,
+            "SET #status = :parked, gsi2pk = :g2, gsi1pk = :g1, gsi1sk = :g1s, parked_at = :now, "
+            "expires_at = :ttl",
+            {
+                ":parked": s_attr("parked"),
+                ":g2": s_attr("WEBHOOKS#parked"),
+                ":g1": s_attr(f"PARKED#{tracking_number}"),
+                ":g1s": s_attr(f"{received_at}#{wid}"),
+                ":now": s_attr(utc_iso(now)),
+                ":ttl": _ttl(now + PARKED_RETENTION),
+            },
+            from_statuses=("received",),
+        )
+
+    def mark_failed(self, wid: str, error: str, *, now: datetime) -> bool:
+        """An event that cannot be applied as it is (ops can look and replay)."""
+        return self._move(
+            wid,
+            "SET #status = :failed, gsi2pk = :g2, #error = :error, failed_at = :now, expires_at = :ttl",
+            {
+                ":failed": s_attr("failed"),
+                ":g2": s_attr("WEBHOOKS#failed"),
+                ":error": s_attr(error[:500]),
+                ":now": s_attr(utc_iso(now)),
+                ":ttl": _ttl(now + PARKED_RETENTION),
+            },
+            from_statuses=("received",),
+            names={"#error": "error"},
+        )
+
+    def record_update(
+        self,
+        wid: str,
+        shipment: Shipment,
+        *,
+        expected_version: int,
+        events: list[tuple[str, dict]],
+        outcome: str,
+        return_change: tuple[ReturnRecord, list[TimelineEntry], int] | None = None,
+        now: datetime,
+    ) -> None:
+        """One transaction: the inbox item becomes applied, the parcel moves, its events and any
+        return change are written. Conflict(reason=already_applied) if another delivery won."""
+        items: list[dict] = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": _inbox_key(wid),
+                    "UpdateExpression": "SET #status = :applied, applied_at = :now, outcome = :outcome, "
+                    "expires_at = :ttl REMOVE gsi2pk, gsi2sk, gsi1pk, gsi1sk",
+                    "ConditionExpression": "#status = :received",
+                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ExpressionAttributeValues": {
+                        ":applied": s_attr("applied"),
+                        ":received": s_attr("received"),
+                        ":now": s_attr(utc_iso(now)),
+                        ":outcome": s_attr(outcome),
+                        ":ttl": _ttl(now + APPLIED_RETENTION),
+                    },
+                }
+            },
+            self._shipment_put(shipment, expected_version),
+            *self._event_puts(shipment, events),
+        ]
+        reasons = {0: "already_applied", 1: "shipment_changed"}
+        if return_change is not None:
+            record, timeline, return_version = return_change
+            reasons[len(items)] = "return_changed"
+            items += self._returns.change_items(record, timeline, expected_version=return_version)
+        self._transact(items, reasons, "apply tracking event")
+
+    def register_shipment(self, shipment: Shipment) -> str:
+        """Register a parcel: 'registered', 'exists' (same order) or 'taken' (another order's)."""
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item=shipment_item(shipment),
+                ConditionExpression="attribute_not_exists(pk)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise translate_error(exc, "register shipment") from exc
+            held = exc.response.get("Item") or {}
+            return "exists" if held.get("order_id", {}).get("S") == shipment.order_id else "taken"
+        except BotoCoreError as exc:
+            raise translate_error(exc, "register shipment") from exc
+        return "registered"
+
+    def parked_for(self, tracking_number: str) -> list[str]:
+        """Webhook ids parked for a tracking number (gsi1 is eventually consistent)."""
+        ids = []
+        for item in self._query_all(
+            IndexName=GSI1,
+            KeyConditionExpression="gsi1pk = :pk",
+            ExpressionAttributeValues={":pk": s_attr(f"PARKED#{tracking_number}")},
+        ):
+            ids.append(item["pk"]["S"].removeprefix("WEBHOOK#"))
+        return ids
+
+    def redrive(self, wid: str, *, now: datetime, actor: str, from_statuses=REPLAYABLE) -> bool:
+        """Back to received: the stream hands it to TrackingFunction again. False if not allowed."""
+        return self._move(
+            wid,
+            "SET #status = :received, gsi2pk = :g2, redriven_at = :now, redriven_by = :actor, "
+            "expires_at = :ttl ADD replays :one REMOVE gsi1pk, gsi1sk, #error",
+            {
+                ":received": s_attr("received"),
+                ":g2": s_attr("WEBHOOKS#received"),
+                ":now": s_attr(utc_iso(now)),
+                ":actor": s_attr(actor),
+                ":one": n_attr(1),
+                ":ttl": _ttl(now + APPLIED_RETENTION),
+            },
+            from_statuses=from_statuses,
+            names={"#error": "error"},
+        )
+
+    # ---- ops ---------------------------------------------------------------------------------
+
+    def list_webhooks(
+        self, status: str, *, limit: int, cursor: dict | None = None, received_before: datetime | None = None
+    ) -> tuple[list[InboxEntry], dict | None]:
+        condition, values = "gsi2pk = :pk", {":pk": s_attr(f"WEBHOOKS#{status}")}
+        if received_before is not None:
+            condition += " AND gsi2sk < :before"
+            values[":before"] = s_attr(utc_iso(received_before))
+        kwargs = {
+            "TableName": self._table,
+            "IndexName": GSI2,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "Limit": limit,
+            "ScanIndexForward": False,
+        }
+        if cursor:
+            kwargs["ExclusiveStartKey"] = cursor
+        try:
+            page = self._ddb.query(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise translate_error(exc, "list webhooks") from exc
+        return [_inbox_entry(i) for i in page.get("Items", [])], page.get("LastEvaluatedKey")
+
+    def get_webhook(self, wid: str) -> InboxEntry:
+        try:
+            item = self._ddb.get_item(TableName=self._table, Key=_inbox_key(wid), ConsistentRead=True).get(
+                "Item"
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise translate_error(exc, "read webhook") from exc
+        if not item:
+            raise NotFound("No such webhook event")
+        return _inbox_entry(item)
+
+    # ---- shopper view and the watch ---------------------------------------------------------
+
+    def order_parcels(self, order_id: str) -> list[Shipment]:
+        """Every parcel of an order: keys from gsi1, then one BatchGetItem."""
+        keys = [
+            {"pk": item["pk"], "sk": item["sk"]}
+            for item in self._query_all(
+                IndexName=GSI1,
+                KeyConditionExpression="gsi1pk = :pk",
+                ExpressionAttributeValues={":pk": s_attr(f"PARCELS#{order_id}")},
+            )
+        ]
+        return self._batch_get(keys)
+
+    def active_since_before(self, cutoff: datetime, *, limit: int) -> list[str]:
+        """Tracking numbers of watched parcels whose last carrier event is older than `cutoff`."""
+        try:
+            page = self._ddb.query(
+                TableName=self._table,
+                IndexName=GSI2,
+                KeyConditionExpression="gsi2pk = :pk AND gsi2sk < :cutoff",
+                ExpressionAttributeValues={
+                    ":pk": s_attr("SHIPMENTS#active"),
+                    ":cutoff": s_attr(utc_iso(cutoff)),
+                },
+                Limit=limit,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise translate_error(exc, "list stalled parcels") from exc
+        return [i["pk"]["S"].removeprefix("SHIPMENT#") for i in page.get("Items", [])]
+
+    def shipments(self, tracking_numbers: list[str]) -> list[Shipment]:
+        return self._batch_get([_shipment_key(tn) for tn in tracking_numbers])
+
+    def record_delay(
+        self, shipment: Shipment, *, expected_version: int, events: list[tuple[str, dict]]
+    ) -> None:
+        """The watch flags a silent parcel: the parcel and its shipment.delayed event, together."""
+        items = [self._shipment_put(shipment, expected_version), *self._event_puts(shipment, events)]
+        self._transact(items, {0: "shipment_changed"}, "flag delayed parcel")
+
+    # ---- helpers -----------------------------------------------------------------------------
+
+    def _shipment_put(self, shipment: Shipment, expected_version: int) -> dict:
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": shipment_item(shipment),
+                "ConditionExpression": "version = :v",
+                "ExpressionAttributeValues": {":v": n_attr(expected_version)},
+            }
+        }
+
+    def _event_puts(self, shipment: Shipment, events: list[tuple[str, dict]]) -> list[dict]:
+        puts = []
+        for index, (event_type, doc) in enumerate(events):
+            item = {
+                "pk": s_attr(f"SHIPMENT#{shipment.tracking_number}"),
+                "sk": s_attr(f"EVENT#{shipment.version:06d}#{index}"),
+                "entity": s_attr("event"),
+                "type": s_attr(event_type),
+                "order_id": s_attr(shipment.order_id),
+                "tracking_number": s_attr(shipment.tracking_number),
+                "status": s_attr(shipment.status.value),
+                "at": s_attr(doc.get("at") or utc_iso(shipment.updated_at)),
+                "doc": s_attr(json.dumps(doc, separators=(",", ":"))),
+            }
+            if shipment.rma:
+                item["rma"] = s_attr(shipment.rma)
+            puts.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": item,
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+            )
+        return puts
+
+    def _move(
+        self,
+        wid: str,
+        update: str,
+        values: dict,
+        *,
+        from_statuses: tuple[str, ...],
+        names: dict | None = None,
+    ) -> bool:
+        allowed = {f":from{i}": s_attr(s) for i, s in enumerate(from_statuses)}
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=_inbox_key(wid),
+                UpdateExpression=update,
+                ConditionExpression=f"#status IN ({', '.join(allowed)})",
+                ExpressionAttributeNames={"#status": "status", **(names or {})},
+                ExpressionAttributeValues={**values, **allowed},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise translate_error(exc, "update webhook") from exc
+        except BotoCoreError as exc:
+            raise translate_error(exc, "update webhook") from exc
+        return True
+
+    def _query_all(self, **kwargs) -> list[dict]:
+        kwargs["TableName"] = self._table
+        items: list[dict] = []
+        try:
+            while True:
+                page = self._ddb.query(**kwargs)
+                items += page.get("Items", [])
+                if "LastEvaluatedKey" not in page:
+                    return items
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        except (ClientError, BotoCoreError) as exc:
+            raise translate_error(exc, "query") from exc
+
+    def _batch_get(self, keys: list[dict]) -> list[Shipment]:
+        found: list[Shipment] = []
+        pending = keys
+        try:
+            while pending:
+                chunk, pending = pending[:100], pending[100:]
+                request = {self._table: {"Keys": chunk, "ProjectionExpression": "doc"}}
+                while request:
+                    result = self._ddb.batch_get_item(RequestItems=request)
+                    found += [
+                        Shipment.model_validate_json(i["doc"]["S"])
+                        for i in result.get("Responses", {}).get(self._table, [])
+                    ]
+                    request = result.get("UnprocessedKeys") or None
+        except (ClientError, BotoCoreError) as exc:
+            raise translate_error(exc, "read shipments") from exc
+        return found
+
+    def _transact(self, items: list[dict], reasons_by_index: dict[int, str], action: str) -> None:
+        try:
+            self._ddb.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise translate_error(exc, action) from exc
+            codes = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            failed = [i for i, code in enumerate(codes) if code == "ConditionalCheckFailed"]
+            if not failed:
+                raise DependencyFailed(f"{action}: busy, retry", details={"reasons": codes}) from exc
+            # The first failed condition in item order says the most (inbox, parcel, return).
+            reason = next((reasons_by_index[i] for i in failed if i in reasons_by_index), "conflict")
+            raise Conflict(f"{action}: {reason.replace('_', ' ')}", details={"reason": reason}) from exc
+        except BotoCoreError as exc:
+            raise translate_error(exc, action) from exc
+
+
+def _inbox_entry(item: dict) -> InboxEntry:
+    def text(name: str) -> str | None:
+        return item[name]["S"] if name in item else None
+
+    return InboxEntry(
+        webhook_id=item["pk"]["S"].removeprefix("WEBHOOK#"),
+        provider=text("provider") or "",
+        event_id=text("event_id") or "",
+        tracking_number=text("tracking_number") or "",
+        status=text("status") or "",
+        received_at=text("received_at") or "",
+        tracking_status=text("tracking_status"),
+        event_at=text("event_at"),
+        error=text("error"),
+        replays=int(item.get("replays", {}).get("N", "0")),
+        body=text("body"),
+    )

@@ -1,0 +1,87 @@
+"""TrackingFunction: the table's stream -> parcels and returns move.
+
+Three kinds of records reach it (the template's FilterCriteria lets nothing else through):
+
+* a webhook inbox item in `received` (new, or re-driven by a replay): apply it;
+* a new shipment item: re-drive the events parked for its tracking number;
+* an order whose shipments changed: register its outbound parcels.
+
+Failures are reported per record (partial batch response) so Lambda retries only those;
+after the retries, the batch's position goes to the stream's failure queue and the inbox
+item stays `received`, where ops find it (`GET /ops/webhooks?status=received`) and replay it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+
+from homeward.adapters.aws import client
+from homeward.adapters.dynamodb.tracking import TrackingTable
+from homeward.config import TrackingSettings, load_settings
+from homeward.domain import tracking_service
+from homeward.observability import logger, metrics
+
+settings = load_settings(TrackingSettings)
+store = TrackingTable(client("dynamodb"), settings.table_name)
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+
+def handle(record: DynamoDBRecord) -> None:
+    change = record.dynamodb
+    image = (change.new_image if change else None) or {}
+    entity = image.get("entity")
+    now = datetime.now(UTC)
+    if entity == "webhook" and image.get("status") == "received":
+        stored = tracking_service.StoredWebhook(
+            webhook_id=image["pk"].removeprefix("WEBHOOK#"),
+            provider=image["provider"],
+            event_id=image["event_id"],
+            body=image["body"],
+            received_at=image["received_at"],
+        )
+        outcome = tracking_service.apply_webhook(stored, store=store, now=now)
+        metrics.add_metric(
+            name="TrackingEventsApplied"
+            if outcome in ("applied", "history")
+            else "TrackingEventsParked"
+            if outcome == "parked"
+            else "TrackingEventsSkipped",
+            unit="Count",
+            value=1,
+        )
+        logger.info(
+            "webhook applied",
+            extra={"webhook_id": stored.webhook_id, "provider": stored.provider, "outcome": outcome},
+        )
+    elif entity == "shipment" and record.get("eventName") == "INSERT":
+        redriven = tracking_service.redrive_parked(image["tracking_number"], store=store, now=now)
+        if redriven:
+            logger.info(
+                "parked events re-driven",
+                extra={"tracking_number": image["tracking_number"], "count": redriven},
+            )
+    elif entity == "order":
+        old = (change.old_image if change else None) or {}
+        if old.get("shipments_key") == image.get("shipments_key"):
+            return  # another part of the order changed (e.g. a return reserved units)
+        shipments = [
+            (s["tracking_number"], s.get("carrier")) for s in json.loads(image["doc"]).get("shipments", [])
+        ]
+        counts = tracking_service.register_order_shipments(
+            image["pk"].removeprefix("ORDER#"), shipments, store=store, now=now
+        )
+        if counts["taken"]:
+            logger.warning(
+                "tracking number registered to another order", extra={"order_id": image["pk"], **counts}
+            )
+        logger.info("outbound parcels registered", extra={"order_id": image["pk"], **counts})
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def lambda_handler(event: dict, context) -> dict:
+    return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)

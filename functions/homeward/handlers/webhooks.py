@@ -1,0 +1,135 @@
+"""WebhooksFunction: carriers and aggregators post tracking events (`POST /webhooks/{provider}`).
+
+Verify the signature on the raw bytes, read the body into a normalized update, store it once
+(a conditional PutItem keyed by the provider's event id) and answer 200. Applying the
+update happens in TrackingFunction from the table's stream, so a slow dependency never makes
+a carrier time out and retry, and an event is either stored (and will be applied) or
+refused with a status the provider retries on. Nothing here raises a 5xx for bad input:
+a bad signature is 401, unreadable JSON 400, a wrong shape 422.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, datetime
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.logging import correlation_paths
+
+from homeward.adapters.aws import client
+from homeward.adapters.dynamodb.tracking import TrackingTable
+from homeward.config import WebhooksSettings, load_settings
+from homeward.domain.webhook_payloads import Ignored, parse_webhook
+from homeward.domain.webhook_signatures import verify
+from homeward.errors import MalformedRequest, NotFound, WebhookSignatureInvalid
+from homeward.handlers.api import ERROR_RESPONSES, create_app, error_docs
+from homeward.models.tracking import PROVIDERS, WebhookAck
+from homeward.observability import logger, metrics
+
+settings = load_settings(WebhooksSettings)
+table = TrackingTable(client("dynamodb"), settings.table_name)
+app = create_app(max_body_bytes=settings.max_body_bytes)
+
+_ENV_SECRETS = {
+    "easypost": settings.easypost_webhook_secret,
+    "shippo": settings.shippo_webhook_secret,
+    "aftership": settings.aftership_webhook_secret,
+    "generic": settings.generic_webhook_secret,
+}
+
+
+def webhook_secrets(provider: str) -> list[str]:
+    """The provider's active secrets: the environment's list, else the JSON secret's entry."""
+    configured = _ENV_SECRETS.get(provider)
+    if not configured and settings.webhook_secrets_secret:
+        from homeward.adapters.secrets import secret_json
+
+        value = secret_json(settings.webhook_secrets_secret).get(provider)
+        configured = ",".join(value) if isinstance(value, list) else value
+    return [part.strip() for part in str(configured or "").split(",") if part.strip()]
+
+
+def raw_body() -> bytes:
+    """The bytes the provider signed: API Gateway base64-encodes bodies it will not pass as text."""
+    event = app.current_event
+    body = event.get("body") or ""
+    if event.is_base64_encoded:
+        try:
+            return base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise MalformedRequest("Body is not valid base64") from None
+    return body.encode()
+
+
+ProviderPath = Annotated[
+    str, Path(description="easypost, shippo, aftership or generic", examples=["easypost"])
+]
+
+
+@app.post(
+    "/webhooks/<provider>",
+    summary="Receive a carrier tracking webhook",
+    description=(
+        "EasyPost (`X-Hmac-Signature`), Shippo (`Shippo-Auth-Signature` or `?token=`), AfterShip "
+        "(`aftership-hmac-sha256`) and the generic Standard-Webhooks format (`webhook-id`, "
+        "`webhook-timestamp`, `webhook-signature`). Bodies are the providers' own; see docs/webhooks.md. "
+        "A re-delivered event answers 200 `duplicate` and changes nothing."
+    ),
+    tags=["Webhooks"],
+    responses={
+        200: {
+            "description": "Stored, duplicate or ignored",
+            "content": {"application/json": {"model": WebhookAck}},
+        },
+        **error_docs(
+            {
+                400: "Body is not JSON",
+                401: "Missing, malformed, stale or wrong signature",
+                404: "Unknown provider",
+                422: "Not the provider's documented shape",
+            }
+        ),
+        **ERROR_RESPONSES,
+    },
+)
+def receive(provider: ProviderPath) -> Response[WebhookAck]:
+    if provider not in PROVIDERS:
+        raise NotFound(f"No webhook endpoint for {provider!r}", details={"providers": list(PROVIDERS)})
+    now = datetime.now(UTC)
+    body = raw_body()
+    secrets = webhook_secrets(provider)
+    if not secrets:
+        logger.error("webhook secret not configured", extra={"provider": provider})
+        raise WebhookSignatureInvalid(
+            provider, "not_configured", "Webhooks from this provider are not enabled"
+        )
+    headers = app.current_event.headers
+    query = (app.current_event.query_string_parameters or {}) if settings.shippo_url_token else None
+    try:
+        verify(provider, body, headers, secrets, now=now, query=query)
+    except WebhookSignatureInvalid as rejected:
+        metrics.add_metric(name="WebhooksRejected", unit="Count", value=1)
+        logger.warning("webhook signature rejected", extra={"provider": provider, "reason": rejected.reason})
+        raise
+    parsed = parse_webhook(provider, body, headers, received_at=now)
+    if isinstance(parsed, Ignored):
+        logger.info("webhook ignored", extra={"provider": provider, "event_type": parsed.event_type})
+        return Response(200, "application/json", WebhookAck(status="ignored"))
+    wid, new = table.store_webhook(parsed, body.decode(), now=now)
+    metrics.add_metric(name="WebhooksAccepted" if new else "WebhookDuplicates", unit="Count", value=1)
+    logger.info(
+        "webhook stored" if new else "webhook duplicate",
+        extra={"provider": provider, "webhook_id": wid, "status": parsed.status.value},
+    )
+    return Response(
+        200, "application/json", WebhookAck(status="accepted" if new else "duplicate", webhook_id=wid)
+    )
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
+def lambda_handler(event: dict, context) -> dict:
+    return app.resolve(event, context)
