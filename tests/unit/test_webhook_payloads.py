@@ -933,3 +933,10 @@ def test_fuzz_arbitrary_json_objects(provider, data, headers):
 def test_fuzz_mutated_samples(mutated, headers):
     provider, body = mutated
     outcome(provider, body, headers | {"webhook-id": "msg_fuzz"})
+
+
+def test_shippo_test_mode_tracking_numbers_are_accepted_not_refused():
+    # A 4xx is final for Shippo: refusing its test numbers would lose those events for good.
+    body = retarget(load_sample("shippo", "in_transit"), "shippo", tracking_number="SHIPPO_TRANSIT")
+    update = parse("shippo", body)
+    assert isinstance(update, CarrierUpdate) and update.tracking_number == "SHIPPO_TRANSIT"

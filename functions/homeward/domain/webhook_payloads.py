@@ -138,7 +138,9 @@ MAX_EVENT_ID = 200
 # Validation errors echoed back in a 422: enough to fix a body, bounded for hostile ones.
 MAX_REPORTED_ERRORS = 20
 
-_TRACKING_NUMBER = re.compile(rf"[A-Z0-9]{{1,{MAX_TRACKING_NUMBER}}}")
+# Underscores: Shippo's test-mode numbers (SHIPPO_TRANSIT, ...) must not be refused, since a
+# refused webhook is never retried.
+_TRACKING_NUMBER = re.compile(rf"[A-Z0-9_]{{1,{MAX_TRACKING_NUMBER}}}")
 # Event ids become DynamoDB key parts and log fields: visible ASCII only.
 _EVENT_ID = re.compile(rf"[\x21-\x7e]{{1,{MAX_EVENT_ID}}}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
@@ -471,7 +473,7 @@ def _ignored(provider: str, event_type: str) -> Ignored:
 def _tracking_number(provider: str, value: str, loc: Sequence[str]) -> str:
     number = normalize_tracking_number(value)
     if not _TRACKING_NUMBER.fullmatch(number):
-        msg = f"must be 1-{MAX_TRACKING_NUMBER} letters and digits (spaces and dashes are ignored)"
+        msg = f"must be 1-{MAX_TRACKING_NUMBER} letters, digits or _ (spaces and dashes are ignored)"
         raise _unprocessable(provider, [_error(loc, msg)])
     return number
 

@@ -50,6 +50,28 @@ def translate_error(exc: ClientError | BotoCoreError, action: str) -> HomewardEr
     return DependencyFailed(f"{action}: {type(exc).__name__}")
 
 
+def transact(ddb, items: list[dict], reasons_by_index: dict[int, str], action: str) -> None:
+    """TransactWriteItems with cancellations translated: a failed condition becomes Conflict
+    with the reason named for the first failing item (`reasons_by_index`), contention or
+    throttling becomes DependencyFailed (retry)."""
+    try:
+        ddb.transact_write_items(TransactItems=items)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+            raise translate_error(exc, action) from exc
+        codes = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+        failed = [i for i, code in enumerate(codes) if code == "ConditionalCheckFailed"]
+        if any(
+            code in ("TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded")
+            for code in codes
+        ):
+            raise DependencyFailed(f"{action}: busy, retry", details={"reasons": codes}) from exc
+        reason = next((reasons_by_index[i] for i in failed if i in reasons_by_index), "conflict")
+        raise Conflict(f"{action}: {reason.replace('_', ' ')}", details={"reason": reason}) from exc
+    except BotoCoreError as exc:
+        raise translate_error(exc, action) from exc
+
+
 def utc_iso(moment: datetime) -> str:
     """Fixed-width UTC timestamps sort and compare correctly as strings."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

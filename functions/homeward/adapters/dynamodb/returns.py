@@ -14,10 +14,10 @@ from homeward.adapters.dynamodb import (
     n_attr,
     order_key,
     s_attr,
+    transact,
     translate_error,
     utc_iso,
 )
-from homeward.errors import Conflict, DependencyFailed
 from homeward.models.orders import Order
 from homeward.models.returns import ReturnRecord, TimelineEntry
 
@@ -293,22 +293,7 @@ class ReturnsTable:
         }
 
     def _transact(self, items: list[dict], reasons_by_index: dict[int, str], action: str) -> None:
-        try:
-            self._ddb.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                raise translate_error(exc, action) from exc
-            codes = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-            failed = [i for i, code in enumerate(codes) if code == "ConditionalCheckFailed"]
-            if any(
-                code in ("TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded")
-                for code in codes
-            ):
-                raise DependencyFailed(f"{action}: busy, retry", details={"reasons": codes}) from exc
-            reason = next((reasons_by_index[i] for i in failed if i in reasons_by_index), "conflict")
-            raise Conflict(f"{action}: {reason.replace('_', ' ')}", details={"reason": reason}) from exc
-        except BotoCoreError as exc:
-            raise translate_error(exc, action) from exc
+        transact(self._ddb, items, reasons_by_index, action)
 
 
 def _return_key(rma: str) -> dict:

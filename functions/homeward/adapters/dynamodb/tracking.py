@@ -24,10 +24,10 @@ from datetime import datetime, timedelta
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from homeward.adapters.dynamodb import GSI1, GSI2, n_attr, s_attr, translate_error, utc_iso
+from homeward.adapters.dynamodb import GSI1, GSI2, n_attr, s_attr, transact, translate_error, utc_iso
 from homeward.adapters.dynamodb.returns import ReturnsTable
 from homeward.domain.tracking_status import TERMINAL
-from homeward.errors import Conflict, DependencyFailed, NotFound
+from homeward.errors import NotFound
 from homeward.models.returns import ReturnRecord, TimelineEntry
 from homeward.models.tracking import CarrierUpdate, Direction, Shipment
 
@@ -475,20 +475,7 @@ class TrackingTable:
         return found
 
     def _transact(self, items: list[dict], reasons_by_index: dict[int, str], action: str) -> None:
-        try:
-            self._ddb.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                raise translate_error(exc, action) from exc
-            codes = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-            failed = [i for i, code in enumerate(codes) if code == "ConditionalCheckFailed"]
-            if not failed:
-                raise DependencyFailed(f"{action}: busy, retry", details={"reasons": codes}) from exc
-            # The first failed condition in item order says the most (inbox, parcel, return).
-            reason = next((reasons_by_index[i] for i in failed if i in reasons_by_index), "conflict")
-            raise Conflict(f"{action}: {reason.replace('_', ' ')}", details={"reason": reason}) from exc
-        except BotoCoreError as exc:
-            raise translate_error(exc, action) from exc
+        transact(self._ddb, items, reasons_by_index, action)
 
 
 def _inbox_entry(item: dict) -> InboxEntry:
