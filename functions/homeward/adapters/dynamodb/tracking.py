@@ -21,15 +21,19 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from homeward.adapters.dynamodb import GSI1, GSI2, n_attr, s_attr, transact, translate_error, utc_iso
-from homeward.adapters.dynamodb.returns import ReturnsTable
 from homeward.domain.tracking_status import TERMINAL
 from homeward.errors import NotFound
-from homeward.models.returns import ReturnRecord, TimelineEntry
 from homeward.models.tracking import CarrierUpdate, Direction, Shipment
+
+if TYPE_CHECKING:
+    from homeward.adapters.dynamodb.returns import ReturnsTable
+    from homeward.models.returns import ReturnRecord, TimelineEntry
 
 # Longer than any provider's retry window (AfterShip retries for ~68 hours).
 APPLIED_RETENTION = timedelta(days=30)
@@ -124,7 +128,13 @@ class TrackingTable:
     def __init__(self, client, table_name: str) -> None:
         self._ddb = client
         self._table = table_name
-        self._returns = ReturnsTable(client, table_name)
+
+    @cached_property
+    def _returns(self) -> ReturnsTable:
+        # Imported when a return parcel moves: the webhook intake never needs the return models.
+        from homeward.adapters.dynamodb.returns import ReturnsTable
+
+        return ReturnsTable(self._ddb, self._table)
 
     # ---- intake ----------------------------------------------------------------------------
 
