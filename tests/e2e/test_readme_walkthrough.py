@@ -1,11 +1,14 @@
 """Run the README's walkthrough, exactly as written, against a fresh local stack.
 
 The bash block between the walkthrough markers is executed with `API` and `KEY` pointed at
-the stack this test starts; its output must show the answers the README promises.
+the stack this test starts; its output must show the answers the README promises. It runs
+from the repository root (it calls `.venv/bin/python -m infra.webhook_signing`): the test's
+scratch directory links `.venv` and `infra` so the downloaded label lands there instead.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -29,6 +32,8 @@ def walkthrough_script() -> str:
 def test_readme_walkthrough_works_as_written(tmp_path):
     script = walkthrough_script()
     assert script.startswith("API=http://127.0.0.1:3000\n"), "the walkthrough must start by setting API"
+    for name in (".venv", "infra"):
+        (tmp_path / name).symlink_to(ROOT / name)
     with running_stack() as stack:
         run = subprocess.run(
             [
@@ -57,7 +62,7 @@ def test_readme_walkthrough_works_as_written(tmp_path):
     assert statuses[4:8] == ["401"] * 4 and statuses[8] == "429"
     assert any(re.fullmatch(r"retry-after: \d+", line, re.IGNORECASE) for line in lines)
 
-    # Returns: eligibility, start, ops view, inspection, shopper view, events.
+    # Returns: eligibility, start, label, tracking webhooks, ops view, inspection, shopper view, events.
     assert any(
         line.startswith("L3 Linen tote bag returnable: 0") and "['final_sale']" in line for line in lines
     )
@@ -67,12 +72,22 @@ def test_readme_walkthrough_works_as_written(tmp_path):
     rma = started.split()[0]
     issued = next(line for line in lines if line.startswith("issued "))
     tracking = issued.split()[1]
+    acks = [json.loads(line) for line in lines if line.startswith('{"status":')]
+    assert [a["status"] for a in acks] == ["accepted", "accepted", "accepted", "duplicate"], out
+    assert [a["webhook_id"].split("-")[0] for a in acks] == ["easypost", "shippo", "aftership", "aftership"]
+    assert acks[3]["webhook_id"] == acks[2]["webhook_id"]
+    assert f"delivered {tracking}" in lines
+    assert f"return {tracking} delivered | latest: DELIVERED in Reno" in lines
     assert any(line == f"['{rma}']" for line in lines), out
     assert "200" in statuses[9:]
     assert (
-        "received ['return.requested', 'return.approved', 'return.label_issued', 'return.received']" in lines
+        "received ['return.requested', 'return.approved', 'return.label_issued', 'return.in_transit', "
+        "'return.delivered', 'return.received']" in lines
     )
-    assert "['return.approved', 'return.label_issued', 'return.received', 'return.requested']" in lines
+    assert (
+        "['return.approved', 'return.delivered', 'return.in_transit', 'return.label_issued', "
+        "'return.received', 'return.requested', 'shipment.delivered', 'shipment.updated']" in lines
+    )
 
     # The downloaded label is a real PDF whose barcode scans to the tracking number shown.
     assert f"label-{rma}.pdf b'%PDF-' True" in lines
