@@ -29,6 +29,14 @@ settings = load_settings(TrackingSettings)
 store = TrackingTable(client("dynamodb"), settings.table_name)
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
+# "history": applied to the parcel's history without moving its status (an older scan).
+OUTCOME_METRICS = {
+    "applied": "TrackingEventsApplied",
+    "history": "TrackingEventsApplied",
+    "parked": "TrackingEventsParked",
+    "failed": "TrackingEventsFailed",
+}
+
 
 def handle(record: DynamoDBRecord) -> None:
     change = record.dynamodb
@@ -44,15 +52,7 @@ def handle(record: DynamoDBRecord) -> None:
             received_at=image["received_at"],
         )
         outcome = tracking_service.apply_webhook(stored, store=store, now=now)
-        metrics.add_metric(
-            name="TrackingEventsApplied"
-            if outcome in ("applied", "history")
-            else "TrackingEventsParked"
-            if outcome == "parked"
-            else "TrackingEventsSkipped",
-            unit="Count",
-            value=1,
-        )
+        metrics.add_metric(name=OUTCOME_METRICS.get(outcome, "TrackingEventsSkipped"), unit="Count", value=1)
         logger.info(
             "webhook applied",
             extra={"webhook_id": stored.webhook_id, "provider": stored.provider, "outcome": outcome},
