@@ -1,9 +1,14 @@
-"""What SES and SNS have sent, read from moto's `/moto-api/data.json`, as JSON and as a page.
+"""What SES and SNS have sent, read from moto's model records, as JSON and as a page.
 
 moto records sent email (`ses.Message`, `ses.RawMessage`, `ses.TemplateMessage`), SMS
 (`sns.SMS`) and topic notifications (`sns.Topic` → `sent_notifications`) but not when they
 were sent. The outbox stamps each item the first time it sees one and looks again shortly
 after every invocation, so the stamp is within a fraction of a second of the send.
+
+moto runs in this process (the stack starts its server on a thread), so the records are read
+the way its dashboard's `/moto-api/data.json` builds them, but for SES and SNS only: that
+endpoint walks every model moto ever created, every DynamoDB item included, which made
+each look cost time proportional to everything written so far (quadratic under a burst).
 """
 
 from __future__ import annotations
@@ -14,11 +19,10 @@ import json
 import re
 import threading
 import time
-import urllib.request
 from datetime import UTC, datetime
 from html import escape
 
-REFRESH_AT_MOST_EVERY_SECONDS = 0.5  # data.json dumps every moto model; don't fetch it per invocation
+REFRESH_AT_MOST_EVERY_SECONDS = 0.5  # a look walks every email and notification; not per invocation
 _HTML_TAG = re.compile(r"<[a-zA-Z!/][^>]*>")
 
 
@@ -35,9 +39,7 @@ class Outbox:
 
     def snapshot(self) -> dict:
         """Read moto now: {"emails": [...], "sms": [...], "notifications": [...]}."""
-        with urllib.request.urlopen(f"{self.moto_url}/moto-api/data.json", timeout=10) as response:
-            data = json.loads(response.read())
-        ses, sns = data.get("ses", {}), data.get("sns", {})
+        ses, sns = _moto_records("ses"), _moto_records("sns")
         emails = [_simple_email(m) for m in ses.get("Message", [])]
         emails += [_raw_email(m) for m in ses.get("RawMessage", [])]
         emails += [_template_email(m) for m in ses.get("TemplateMessage", [])]
@@ -88,8 +90,32 @@ class Outbox:
             self._kicked.clear()
             try:
                 self.snapshot()
-            except OSError:
-                time.sleep(1)  # moto busy or stopping; the next kick tries again
+            except (RuntimeError, KeyError, AttributeError):
+                # moto changed a record while it was read (it runs on other threads): next kick.
+                time.sleep(0.1)
+
+
+def _moto_records(service: str) -> dict[str, list[dict]]:
+    """One service's part of moto's data.json: each tracked model's JSON-able public attributes."""
+    from moto.core.model_instances import model_data
+
+    records: dict[str, list[dict]] = {}
+    for name, model in list(model_data.get(service, {}).items()):
+        rows = []
+        for instance in list(model.instances_tracked):
+            row = {}
+            for attribute in dir(instance):
+                if attribute.startswith("_"):
+                    continue
+                try:
+                    value = getattr(instance, attribute)
+                    json.dumps(value)
+                except (TypeError, AttributeError, ValueError):
+                    continue
+                row[attribute] = value
+            rows.append(row)
+        records[name] = rows
+    return records
 
 
 def _newest_first(items: list[dict]) -> list[dict]:
