@@ -371,3 +371,18 @@ def test_the_raw_body_is_stored_exactly_as_signed(aws):
     )["Item"]["body"]["S"]
     assert stored.encode() == body
     assert base64.b64encode(stored.encode()) == base64.b64encode(body)
+
+
+def test_an_unreadable_secret_is_a_503_not_a_500(aws, monkeypatch):
+    import homeward.adapters.secrets as secrets
+    import homeward.handlers.webhooks as webhooks
+
+    monkeypatch.setitem(webhooks._ENV_SECRETS, "aftership", None)
+    monkeypatch.setattr(
+        webhooks,
+        "settings",
+        webhooks.settings.model_copy(update={"webhook_secrets_secret": "no/such/secret"}),
+    )
+    secrets._provider.cache_clear()
+    answer = send("aftership", load_sample("aftership", "in_transit"))
+    assert answer.status == 503 and answer.body["details"]["reason"] == "secret_unavailable"
