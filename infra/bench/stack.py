@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from infra.template import ROOT, FunctionSpec, functions, load_template, parameter_defaults, resolve
+from infra.webhook_signing import LOCAL_SECRETS
 
 EVENTS_DIR = ROOT / "events"
 FUNCTIONS_DIR = ROOT / "functions"
@@ -36,7 +37,12 @@ SIGNING_KEY = "bench-signing-key-0123456789abcdefghijklmnopqrstuvwxyz0123456789"
 SHOPPER_EMAIL = "jane.doe@example.com"
 
 # Secret values by the logical id of the AWS::SecretsManager::Secret in the template.
-SECRET_VALUES = {"MerchantApiKeySecret": MERCHANT_KEY, "PortalSigningKeySecret": SIGNING_KEY}
+SECRET_VALUES = {
+    "MerchantApiKeySecret": MERCHANT_KEY,
+    "PortalSigningKeySecret": SIGNING_KEY,
+    # The JSON WebhooksFunction reads when deployed, holding the documented local secrets.
+    "WebhookSecretsSecret": json.dumps(LOCAL_SECRETS),
+}
 PLACEHOLDERS = {"REPLACE_WITH_MERCHANT_API_KEY": "merchant_key", "REPLACE_WITH_PORTAL_TOKEN": "portal_token"}
 
 _FAKE_CREDENTIALS = {

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from botocore.exceptions import ClientError
 
 from infra.template import parameter_defaults, resolve
+from infra.webhook_signing import LOCAL_SECRETS
 
 STACK_NAME = "homeward-local"
 REGION = "us-east-1"
@@ -37,15 +38,9 @@ MERCHANT_KEY_SECRET = "MerchantApiKeySecret"
 MERCHANT_KEY_ENV = "HOMEWARD_LOCAL_MERCHANT_API_KEY"
 DEFAULT_MERCHANT_API_KEY = "hw_local_merchant_key_0123456789abcdef"
 PARAMETER_ENV_PREFIX = "HOMEWARD_PARAM_"
-# Webhook secrets come from the environment locally (WebhooksSettings); these documented
-# defaults apply unless the developer's shell sets its own.
-LOCAL_WEBHOOK_SECRETS = {
-    "EASYPOST_WEBHOOK_SECRET": "hw_local_easypost_webhook_secret",
-    "SHIPPO_WEBHOOK_SECRET": "hw_local_shippo_webhook_secret",
-    "AFTERSHIP_WEBHOOK_SECRET": "hw_local_aftership_webhook_secret",
-    # whsec_ + base64(b"hw_local_generic_webhook_secret_32b")
-    "GENERIC_WEBHOOK_SECRET": "whsec_aHdfbG9jYWxfZ2VuZXJpY193ZWJob29rX3NlY3JldF8zMmI=",
-}
+# Webhook secrets come from the environment locally (WebhooksSettings): the documented
+# defaults of infra/webhook_signing.py apply unless the developer's shell sets its own.
+LOCAL_WEBHOOK_SECRETS = {f"{name.upper()}_WEBHOOK_SECRET": secret for name, secret in LOCAL_SECRETS.items()}
 
 
 class TemplateError(Exception):
