@@ -372,6 +372,9 @@ class Gateway:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like API Gateway
+    # Headers and body go out as two writes: without TCP_NODELAY, Nagle plus the client's
+    # delayed ACK add ~40 ms to every keep-alive response.
+    disable_nagle_algorithm = True
 
     def version_string(self) -> str:
         return "homeward-local"

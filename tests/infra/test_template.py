@@ -528,14 +528,20 @@ def recorded():
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from infra.bench.sections.aws_calls import label_operations, returns_operations, slice_operations
+    from infra.bench.sections.aws_calls import (
+        label_operations,
+        returns_operations,
+        slice_operations,
+        tracking_operations,
+    )
     from infra.bench.stack import BenchStack, run_calls
 
     with BenchStack() as stack, ThreadPoolExecutor(max_workers=8) as pool:
         policy = (ROOT / "functions" / "homeward" / "policy" / "return-policy.json").read_text()
         stack.client("ssm").put_parameter(Name=POLICY_PARAMETER, Value=policy, Type="String")
         seeded = [
-            pool.submit(make, stack) for make in (slice_operations, returns_operations, label_operations)
+            pool.submit(make, stack)
+            for make in (slice_operations, returns_operations, label_operations, tracking_operations)
         ]
         by_function: dict[str, list[dict]] = {}
         for operation in [o for future in seeded for o in future.result()]:
@@ -576,7 +582,7 @@ def _check_grants(recorded) -> tuple[set, dict]:
     return seen, missing
 
 
-def test_every_aws_call_of_the_order_returns_and_label_operations_is_granted(recorded):
+def test_every_aws_call_of_the_order_returns_label_and_tracking_operations_is_granted(recorded):
     """Each recorded call must be allowed by that function's own statements, on the exact resource."""
     seen, missing = _check_grants(recorded)
     report = [f"{grant} <- {', '.join(sorted(ops))}" for grant, ops in sorted(missing.items(), key=str)]

@@ -6,7 +6,11 @@ get, approve, reject, cancel, receive, note, file on behalf; the stream -> SNS p
 labels (LabelsFunction on one `return.approved` record - the AWS calls per label purchase, with
 the sandbox carrier -, a redelivered duplicate, a carrier refusal, `return.cancelled` voiding a
 bought label; the portal's label link; ops retry-label; the hourly expiry job with one label
-to expire, or one to remind of).
+to expire, or one to remind of) and tracking (WebhooksFunction storing a new event, a
+re-delivered one and refusing a bad signature; TrackingFunction on one stream record each -
+an event for an outbound parcel, one for a return parcel that moves the return, one parked
+for an unknown number, an order registering its parcel, a parcel re-driving its parked
+event -; the portal's tracking view; ops listing and replaying webhooks; the hourly watch).
 Each runs in a fresh child interpreter: first the cold invocation (it also fetches the
 function's secret from Secrets Manager), then a warm one of the same kind. Every call is
 recorded by a botocore `before-call` hook on boto3's default session (infra/bench/child.py),
@@ -19,9 +23,15 @@ Idempotency-Key where a new return is expected. The expiry job's labels are boug
 (domain code with the clock set back) just before each of its invocations, so the cold and
 the warm run each find exactly one label due.
 
-`slice_operations(stack)`, `returns_operations(stack)` and `label_operations(stack)` (all:
-`operations(stack)`) are shared with tests/infra/test_template.py, which checks each recorded
-call against the function's IAM statements in template.yaml.
+Tracking data comes from infra/bench/tracking.py: orders with parcels of their own numbers,
+returns with labels (whose purchase registers the return parcel), webhooks stored by the real
+WebhooksFunction and parcels registered and events parked by the real TrackingFunction; the
+stream records are built from the items read back, as the table's stream would carry them.
+
+`slice_operations(stack)`, `returns_operations(stack)`, `label_operations(stack)` and
+`tracking_operations(stack)` (all: `operations(stack)`) are shared with
+tests/infra/test_template.py, which checks each recorded call against the function's IAM
+statements in template.yaml.
 """
 
 from __future__ import annotations
@@ -66,6 +76,22 @@ from infra.bench.stack import (
     with_order_id,
     with_source_ip,
 )
+from infra.bench.tracking import (
+    PORTAL_API,
+    SHIPMENT_WATCH,
+    TRACKING,
+    WEBHOOKS,
+    inbox_item,
+    ops_webhooks_event,
+    order_item,
+    portal_tracking_event,
+    seed_tracking,
+    shipment_image_for,
+    shipment_item,
+    signed_webhook,
+    stream_event,
+    stream_record,
+)
 
 NAME = "aws_calls"
 TITLE = "AWS API calls per operation (cold = first call in a process, warm = the next)"
@@ -93,6 +119,8 @@ class Operation(NamedTuple):
     warm: dict
     only: tuple[str, ...] | None = None  # if set, the only calls allowed ("Service.Operation")
     exactly: dict[str, int] | None = None  # if set, the calls by API must be exactly these
+    warm_exactly: dict[str, int] | None = None  # if set, the warm call's calls by API must be these
+    body_status: str | None = None  # if set, the JSON body's "status" (e.g. accepted / duplicate)
 
 
 def pair(
@@ -440,7 +468,7 @@ def label_operations(stack: BenchStack) -> list[Operation]:
         query={"format": "PDF"},
     )
     hourly = load_event("label_expiry.hourly")
-    return [
+    labels = [
         pair(
             LABEL_PURCHASE,
             "ok",
@@ -504,10 +532,165 @@ def label_operations(stack: BenchStack) -> list[Operation]:
             seeds=(aged_label_seed(ids["remind-1"], "remind"), aged_label_seed(ids["remind-2"], "remind")),
         ),
     ]
+    return labels
+
+
+def tracking_operations(stack: BenchStack) -> list[Operation]:
+    """Seed parcels, stored webhooks and parked events (infra/bench/tracking.py); the operations.
+
+    WebhooksFunction: a new event (accepted: the conditional PutItem that stores it), a
+    re-delivered one (duplicate: the same PutItem, refused by its condition) and a bad
+    signature (401 before any write; only the cold call reads the secrets). TrackingFunction,
+    one stream record each, as the table's stream delivers them: a stored event applied to a
+    registered outbound parcel, one applied to a return parcel (which moves the return to
+    in_transit in the same transaction), one for a number no order has (parked), an order's
+    INSERT (its parcel registered) and a parcel's INSERT (its parked events re-driven). Then
+    the shopper's tracking view, ops listing parked events and replaying one, and the hourly
+    watch with nothing due: no parcel silent for `stalled_after_days` and none of the parked
+    events' parcels registered - so whichever order the IAM test runs the functions in, the
+    watch never takes the re-drive operation's events first (that operation's parcel image is
+    a registered parcel's item re-keyed, not written to the table).
+    """
+    data = seed_tracking(stack, run_tag())
+    webhooks_fn, tracking_fn = function_by_module(WEBHOOKS), function_by_module(TRACKING)
+    portal_fn, ops_fn = function_by_module(PORTAL_API), function_by_module(OPS_API)
+    watch_fn = function_by_module(SHIPMENT_WATCH)
+    now = datetime.now(UTC)
+
+    def both(make) -> tuple[dict, dict]:
+        return make(0), make(1)
+
+    def inbox_record(number: str) -> dict:
+        return stream_event(stream_record(stack, inbox_item(stack, data.inbox[number])))
+
+    template_parcel = shipment_item(stack, data.outbound[0])
+    webhook_calls = {"DynamoDB.PutItem": 1}
+    parked = ops_webhooks_event(stack, "GET /ops/webhooks", query={"status": "parked", "limit": "20"})
+    hourly = load_event("shipment_watch.hourly")
+    return [
+        pair(
+            "webhooks: receive (accepted)",
+            200,
+            webhooks_fn,
+            *both(
+                lambda n: signed_webhook(
+                    "easypost",
+                    "delivered",
+                    tracking_number=data.outbound[n],
+                    at=now - timedelta(minutes=30 + n),
+                    event_id=f"evt_{data.tag}bench{n}",
+                )
+            ),
+            only=(*SECRET_ONLY, "DynamoDB.PutItem"),
+            warm_exactly=webhook_calls,
+            body_status="accepted",
+        ),
+        pair(
+            "webhooks: receive (duplicate)",
+            200,
+            webhooks_fn,
+            data.duplicate,
+            data.duplicate,
+            only=(*SECRET_ONLY, "DynamoDB.PutItem"),
+            warm_exactly=webhook_calls,
+            body_status="duplicate",
+        ),
+        pair(
+            "webhooks: bad signature",
+            401,
+            webhooks_fn,
+            *both(lambda _: signed_webhook("easypost", "delivered", secret="not-the-secret")),
+            only=SECRET_ONLY,
+            warm_exactly={},
+        ),
+        pair(
+            "tracking: event for an outbound parcel",
+            "ok",
+            tracking_fn,
+            *both(lambda n: inbox_record(data.outbound[n])),
+            exactly={"DynamoDB.GetItem": 1, "DynamoDB.TransactWriteItems": 1},
+        ),
+        pair(
+            "tracking: event for a return parcel (moves the return)",
+            "ok",
+            tracking_fn,
+            *both(lambda n: inbox_record(data.returned[n])),
+            exactly={"DynamoDB.GetItem": 1, "DynamoDB.Query": 1, "DynamoDB.TransactWriteItems": 1},
+        ),
+        pair(
+            "tracking: event for an unknown number (parked)",
+            "ok",
+            tracking_fn,
+            *both(lambda n: inbox_record(data.unknown[n])),
+            exactly={"DynamoDB.GetItem": 1, "DynamoDB.UpdateItem": 1},
+        ),
+        pair(
+            "tracking: order record registers its parcel",
+            "ok",
+            tracking_fn,
+            *both(lambda n: stream_event(stream_record(stack, order_item(stack, data.register[n])))),
+            exactly={"DynamoDB.PutItem": 1},
+        ),
+        pair(
+            "tracking: parcel INSERT re-drives its parked event",
+            "ok",
+            tracking_fn,
+            *both(
+                lambda n: stream_event(
+                    stream_record(stack, shipment_image_for(template_parcel, data.parked[n]))
+                )
+            ),
+            exactly={"DynamoDB.Query": 1, "DynamoDB.UpdateItem": 1},
+        ),
+        pair(
+            "portal: tracking view (2 parcels)",
+            200,
+            portal_fn,
+            portal_tracking_event(stack, data.view_order),
+            portal_tracking_event(stack, data.view_order),
+            only=(*SECRET_ONLY, "DynamoDB.Query", "DynamoDB.BatchGetItem"),
+            warm_exactly={"DynamoDB.Query": 1, "DynamoDB.BatchGetItem": 1},
+        ),
+        pair(
+            "ops: list parked webhooks (gsi2)",
+            200,
+            ops_fn,
+            parked,
+            parked,
+            only=(*SECRET_ONLY, "DynamoDB.Query"),
+            warm_exactly={"DynamoDB.Query": 1},
+        ),
+        pair(
+            "ops: replay a parked webhook",
+            202,
+            ops_fn,
+            *both(
+                lambda n: ops_webhooks_event(
+                    stack, "POST /ops/webhooks/{webhookId}/replay", webhook_id=data.replayable[n]
+                )
+            ),
+            only=(*SECRET_ONLY, "DynamoDB.GetItem", "DynamoDB.UpdateItem"),
+            warm_exactly={"DynamoDB.GetItem": 2, "DynamoDB.UpdateItem": 1},
+            body_status="received",
+        ),
+        pair(
+            "shipment watch: hourly run, nothing due",
+            "busy 0, delayed 0, redriven 0",
+            watch_fn,
+            hourly,
+            hourly,
+            only=("DynamoDB.Query", "DynamoDB.BatchGetItem", "SSM.GetParameter"),
+        ),
+    ]
 
 
 def operations(stack: BenchStack) -> list[Operation]:
-    return slice_operations(stack) + returns_operations(stack) + label_operations(stack)
+    return (
+        slice_operations(stack)
+        + returns_operations(stack)
+        + label_operations(stack)
+        + tracking_operations(stack)
+    )
 
 
 def api_counts(calls: list[dict]) -> Counter:
@@ -548,6 +731,16 @@ def run(ctx) -> dict:
             by_api = dict(api_counts(result["calls"]))
             if operation.exactly is not None and by_api != operation.exactly:
                 raise RuntimeError(f"{result['label']}: calls {by_api}, expected {operation.exactly}")
+            if operation.body_status is not None:
+                answered = json.loads(result["body"] or "{}").get("status")
+                if answered != operation.body_status:
+                    raise RuntimeError(
+                        f"{result['label']}: answered {answered!r}, expected {operation.body_status!r}"
+                    )
+        if operation.warm_exactly is not None and dict(api_counts(warm["calls"])) != operation.warm_exactly:
+            raise RuntimeError(
+                f"{warm['label']}: calls {dict(api_counts(warm['calls']))}, expected {operation.warm_exactly}"
+            )
         results[operation.name] = {
             "function": operation.cold["function"],
             "status": operation.status,
@@ -590,7 +783,10 @@ def render(data: dict) -> str:
         "carrier secret's GetSecretValue on a cold start and their own HTTPS calls. The label link is "
         "presigned locally too; the shopper's download needs s3:GetObject on labels/*. The expiry job "
         "also reads (Query) every label already reminded of until it expires: the warm remind run "
-        "re-reads the cold one's."
+        "re-reads the cold one's.\nWebhooks: a duplicate costs the same PutItem as a new event (its "
+        "condition refuses it); a bad signature makes no call once the secrets are cached. Tracking "
+        "runs on one stream record per invocation; a return parcel's event also reads the return "
+        "(Query) and moves it in the same transaction."
     )
     headers = ["operation", "function", "status", "phase", "calls", "by API"]
     summary = ""

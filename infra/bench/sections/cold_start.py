@@ -70,7 +70,10 @@ GOAL_RATIO = 1.3
 BASELINE = "baseline"
 EXPECTED_STATUS = {200, 201, "ok"}  # "ok": a stream / queue batch with no failed record
 # Scheduled jobs answer with counts: the expiry run must have expired the one label seeded for it.
-EXPECTED_BY_EVENT = {"label_expiry.hourly": "expired 1, reminded 0"}
+EXPECTED_BY_EVENT = {
+    "label_expiry.hourly": "expired 1, reminded 0",
+    "shipment_watch.hourly": "busy 0, delayed 0, redriven 0",
+}
 LABEL_FORMATS = ("pdf", "png", "zpl")
 
 
