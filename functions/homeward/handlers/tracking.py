@@ -59,6 +59,7 @@ def handle(record: DynamoDBRecord) -> None:
         )
     elif entity == "shipment" and record.get("eventName") == "INSERT":
         redriven = tracking_service.redrive_parked(image["tracking_number"], store=store, now=now)
+        metrics.add_metric(name="TrackingEventsRedriven", unit="Count", value=redriven)
         if redriven:
             logger.info(
                 "parked events re-driven",
@@ -67,18 +68,20 @@ def handle(record: DynamoDBRecord) -> None:
     elif entity == "order":
         old = (change.old_image if change else None) or {}
         if old.get("shipments_key") == image.get("shipments_key"):
-            return  # another part of the order changed (e.g. a return reserved units)
+            # Another part of the order changed (e.g. a return reserved units).
+            metrics.add_metric(name="ParcelsRegistered", unit="Count", value=0)
+            return
         shipments = [
             (s["tracking_number"], s.get("carrier")) for s in json.loads(image["doc"]).get("shipments", [])
         ]
-        counts = tracking_service.register_order_shipments(
-            image["pk"].removeprefix("ORDER#"), shipments, store=store, now=now
-        )
+        order_id = image["pk"].removeprefix("ORDER#")
+        counts = tracking_service.register_order_shipments(order_id, shipments, store=store, now=now)
+        metrics.add_metric(name="ParcelsRegistered", unit="Count", value=counts["registered"])
         if counts["taken"]:
             logger.warning(
-                "tracking number registered to another order", extra={"order_id": image["pk"], **counts}
+                "tracking number registered to another order", extra={"order_id": order_id, **counts}
             )
-        logger.info("outbound parcels registered", extra={"order_id": image["pk"], **counts})
+        logger.info("outbound parcels registered", extra={"order_id": order_id, **counts})
 
 
 @logger.inject_lambda_context
