@@ -13,7 +13,7 @@ def publish_event(sns, topic_arn: str, image: dict) -> None:
     Deduplication downstream uses the `event_id` attribute: the subject (RMA or tracking
     number) plus the item's sequence is unique and stable across stream retries.
     """
-    subject = image["pk"].split("#", 1)[1] if "pk" in image else image["rma"]
+    subject = image["pk"].split("#", 1)[1]  # the RMA or the tracking number
     event_id = f"{subject}:{image['sk'].removeprefix('EVENT#')}"
     attributes = {
         "type": image["type"],

@@ -50,6 +50,20 @@ def translate_error(exc: ClientError | BotoCoreError, action: str) -> HomewardEr
     return DependencyFailed(f"{action}: {type(exc).__name__}")
 
 
+def query_all(ddb, action: str, **kwargs) -> list[dict]:
+    """Every item a Query matches, following LastEvaluatedKey page by page."""
+    items: list[dict] = []
+    try:
+        while True:
+            page = ddb.query(**kwargs)
+            items += page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    except (ClientError, BotoCoreError) as exc:
+        raise translate_error(exc, action) from exc
+
+
 def transact(ddb, items: list[dict], reasons_by_index: dict[int, str], action: str) -> None:
     """TransactWriteItems with cancellations translated: a failed condition becomes Conflict
     with the reason named for the first failing item (`reasons_by_index`), contention or

@@ -13,6 +13,7 @@ from homeward.adapters.dynamodb import (
     RESERVED,
     n_attr,
     order_key,
+    query_all,
     s_attr,
     transact,
     translate_error,
@@ -73,22 +74,14 @@ class ReturnsTable:
         if not with_timeline:
             condition += " AND sk = :sk"
             values[":sk"] = s_attr("RETURN")
-        items: list[dict] = []
-        kwargs = {
-            "TableName": self._table,
-            "KeyConditionExpression": condition,
-            "ExpressionAttributeValues": values,
-            "ConsistentRead": True,
-        }
-        try:
-            while True:
-                page = self._ddb.query(**kwargs)
-                items += page.get("Items", [])
-                if "LastEvaluatedKey" not in page:
-                    break
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        except (ClientError, BotoCoreError) as exc:
-            raise translate_error(exc, "read return") from exc
+        items = query_all(
+            self._ddb,
+            "read return",
+            TableName=self._table,
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=values,
+            ConsistentRead=True,
+        )
         record = next((i for i in items if i["sk"]["S"] == "RETURN"), None)
         if record is None:
             return None
@@ -434,26 +427,19 @@ class LabelClaims:
 
     def label_issued_before(self, created_before: datetime) -> list[str]:
         """RMAs of returns in `label_issued` created before a time (gsi2, no scan)."""
-        rmas: list[str] = []
-        kwargs = {
-            "TableName": self._table,
-            "IndexName": GSI2,
-            "KeyConditionExpression": "gsi2pk = :pk AND gsi2sk < :before",
-            "ExpressionAttributeValues": {
+        items = query_all(
+            self._ddb,
+            "list labels",
+            TableName=self._table,
+            IndexName=GSI2,
+            KeyConditionExpression="gsi2pk = :pk AND gsi2sk < :before",
+            ExpressionAttributeValues={
                 ":pk": s_attr("RETURNS#label_issued"),
                 ":before": s_attr(utc_iso(created_before)),
             },
-            "ProjectionExpression": "rma",
-        }
-        try:
-            while True:
-                page = self._ddb.query(**kwargs)
-                rmas += [item["rma"]["S"] for item in page.get("Items", [])]
-                if "LastEvaluatedKey" not in page:
-                    return rmas
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        except (ClientError, BotoCoreError) as exc:
-            raise translate_error(exc, "list labels") from exc
+            ProjectionExpression="rma",
+        )
+        return [item["rma"]["S"] for item in items]
 
     # The rest of the label flow reads and writes returns like everyone else.
     def get_return(self, rma: str, *, with_timeline: bool = False):

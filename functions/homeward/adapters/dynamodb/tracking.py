@@ -26,7 +26,16 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from homeward.adapters.dynamodb import GSI1, GSI2, n_attr, s_attr, transact, translate_error, utc_iso
+from homeward.adapters.dynamodb import (
+    GSI1,
+    GSI2,
+    n_attr,
+    query_all,
+    s_attr,
+    transact,
+    translate_error,
+    utc_iso,
+)
 from homeward.domain.tracking_status import TERMINAL
 from homeward.errors import NotFound
 from homeward.models.tracking import CarrierUpdate, Direction, Shipment
@@ -454,17 +463,7 @@ class TrackingTable:
         return True
 
     def _query_all(self, **kwargs) -> list[dict]:
-        kwargs["TableName"] = self._table
-        items: list[dict] = []
-        try:
-            while True:
-                page = self._ddb.query(**kwargs)
-                items += page.get("Items", [])
-                if "LastEvaluatedKey" not in page:
-                    return items
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        except (ClientError, BotoCoreError) as exc:
-            raise translate_error(exc, "query") from exc
+        return query_all(self._ddb, "query", TableName=self._table, **kwargs)
 
     def _batch_get(self, keys: list[dict]) -> list[Shipment]:
         found: list[Shipment] = []
