@@ -7,7 +7,7 @@ instead of surfacing later as a confusing runtime error.
 from __future__ import annotations
 
 import os
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -61,6 +61,8 @@ class LabelsSettings(CommonSettings):
 class OpsApiSettings(CommonSettings):
     merchant_api_key_secret: str = Field(alias="MERCHANT_API_KEY_SECRET", min_length=1)
     return_policy_parameter: str | None = Field(default=None, alias="RETURN_POLICY_PARAMETER")
+    # Powertools idempotency records of the ops refund routes expire after this.
+    idempotency_ttl_seconds: int = Field(default=86400, alias="IDEMPOTENCY_TTL_SECONDS", ge=60)
 
 
 class DomainEventsSettings(BaseModel):
@@ -87,3 +89,22 @@ class WebhooksSettings(CommonSettings):
 
 class TrackingSettings(CommonSettings):
     return_policy_parameter: str | None = Field(default=None, alias="RETURN_POLICY_PARAMETER")
+
+
+class PaymentsSettings(CommonSettings):
+    """Refunds and payment webhooks.
+
+    Provider keys: locally `STRIPE_API_KEY` / `STRIPE_WEBHOOK_SECRET` (comma list during a
+    rotation); deployed, the JSON secret named by `PAYMENT_SECRETS_SECRET`
+    ({"stripe_api_key": "...", "stripe_webhook_secret": "whsec_..."}). A variable that is set wins.
+    """
+
+    return_policy_parameter: str | None = Field(default=None, alias="RETURN_POLICY_PARAMETER")
+    payment_secrets_secret: str | None = Field(default=None, alias="PAYMENT_SECRETS_SECRET")
+    stripe_api_key: str | None = Field(default=None, alias="STRIPE_API_KEY")
+    stripe_webhook_secret: str | None = Field(default=None, alias="STRIPE_WEBHOOK_SECRET")
+    stripe_api_base: str | None = Field(default=None, alias="STRIPE_API_BASE")
+    refund_provider_mode: Literal["live", "ledger"] = Field(default="live", alias="REFUND_PROVIDER_MODE")
+    ledger_settle_seconds: float = Field(default=30, alias="LEDGER_SETTLE_SECONDS", ge=0, le=86400)
+    refund_queue_url: str | None = Field(default=None, alias="REFUND_QUEUE_URL")
+    sweep_quiet_seconds: int = Field(default=120, alias="REFUND_SWEEP_QUIET_SECONDS", ge=0, le=86400)

@@ -11,6 +11,11 @@ unmodified.
 
 `events_for(fn)` turns the samples in events/ into invocable events: the merchant key and a
 valid portal token replace the REPLACE_WITH_* placeholders.
+
+Refunds run as on the local stack: every payment through the ledger provider
+(`BENCH_PARAMETERS`: RefundProviderMode `ledger`, no Stripe account), which settles a refund
+`LedgerSettleSeconds` after making it, and PaymentSecretsSecret holds the local Stripe
+webhook secret, so PaymentWebhooksFunction verifies signatures as a deployed one does.
 """
 
 from __future__ import annotations
@@ -43,6 +48,9 @@ SECRET_VALUES = {
     # The JSON WebhooksFunction reads when deployed, holding the documented local secrets.
     "WebhookSecretsSecret": json.dumps(LOCAL_SECRETS),
 }
+# Template parameters the bench sets (the rest keep their defaults): refunds through the ledger
+# provider, settled a second after they are made.
+BENCH_PARAMETERS = {"Stage": "bench", "RefundProviderMode": "ledger", "LedgerSettleSeconds": "1"}
 PLACEHOLDERS = {"REPLACE_WITH_MERCHANT_API_KEY": "merchant_key", "REPLACE_WITH_PORTAL_TOKEN": "portal_token"}
 
 _FAKE_CREDENTIALS = {
@@ -131,6 +139,16 @@ class _SerializedMotoServer:
         self._thread.join()
 
 
+def _secret_value(logical_id: str) -> str:
+    if logical_id == "PaymentSecretsSecret":
+        # PaymentWebhooksFunction's Stripe signing secret, the local stack's (infra.local imports
+        # moto: here, not at the top). No Stripe API key: in ledger mode nothing calls Stripe.
+        from infra.local.provision import LOCAL_STRIPE_WEBHOOK_SECRET
+
+        return json.dumps({"stripe_api_key": "", "stripe_webhook_secret": LOCAL_STRIPE_WEBHOOK_SECRET})
+    return SECRET_VALUES.get(logical_id, "x" * 64)
+
+
 @dataclass
 class BenchStack:
     """moto server + the template's tables and secrets. Use as a context manager."""
@@ -167,7 +185,7 @@ class BenchStack:
     def _provision(self) -> None:
         from infra.template import dynamodb_table_kwargs
 
-        params = parameter_defaults(self.template) | {"Stage": "bench"}
+        params = parameter_defaults(self.template) | BENCH_PARAMETERS
         self.refs: dict[str, str] = {
             **params,
             "AWS::Region": REGION,
@@ -188,7 +206,7 @@ class BenchStack:
                 self.attrs[(logical_id, "StreamArn")] = table["TableDescription"].get("LatestStreamArn", "")
             elif kind == "AWS::SecretsManager::Secret":
                 created = secrets.create_secret(
-                    Name=f"homeward/bench/{logical_id}", SecretString=SECRET_VALUES.get(logical_id, "x" * 64)
+                    Name=f"homeward/bench/{logical_id}", SecretString=_secret_value(logical_id)
                 )
                 self.refs[logical_id] = created["ARN"]
             elif kind == "AWS::S3::Bucket":

@@ -41,6 +41,18 @@ PARAMETER_ENV_PREFIX = "HOMEWARD_PARAM_"
 # Webhook secrets come from the environment locally (WebhooksSettings): the documented
 # defaults of infra/webhook_signing.py apply unless the developer's shell sets its own.
 LOCAL_WEBHOOK_SECRETS = {f"{name.upper()}_WEBHOOK_SECRET": secret for name, secret in LOCAL_SECRETS.items()}
+# Refunds locally: every payment through the ledger provider (no Stripe account needed), which
+# settles a few seconds after the refund is made; the sweep reads pending refunds back every
+# minute. A shell that sets its own value (e.g. REFUND_PROVIDER_MODE live + STRIPE_API_BASE of
+# infra/stripe_stub.py) wins.
+LOCAL_STRIPE_WEBHOOK_SECRET = "whsec_hw_local_stripe_webhook_secret"
+LOCAL_PAYMENT_DEFAULTS = {
+    PARAMETER_ENV_PREFIX + "RefundProviderMode": "ledger",
+    PARAMETER_ENV_PREFIX + "LedgerSettleSeconds": "3",
+    PARAMETER_ENV_PREFIX + "RefundSweepRate": "rate(1 minute)",
+    "REFUND_SWEEP_QUIET_SECONDS": "2",
+    "STRIPE_WEBHOOK_SECRET": LOCAL_STRIPE_WEBHOOK_SECRET,
+}
 
 
 class TemplateError(Exception):

@@ -31,7 +31,14 @@ from infra.local.console import say
 from infra.local.gateway import Gateway, GatewayServer, Route, api_cors, template_routes
 from infra.local.local_api import LocalPages
 from infra.local.outbox import Outbox
-from infra.local.provision import LOCAL_WEBHOOK_SECRETS, MERCHANT_KEY_SECRET, REGION, Provisioner, Resources
+from infra.local.provision import (
+    LOCAL_PAYMENT_DEFAULTS,
+    LOCAL_WEBHOOK_SECRETS,
+    MERCHANT_KEY_SECRET,
+    REGION,
+    Provisioner,
+    Resources,
+)
 from infra.local.runtime import InvocationLog, LocalFunction, Runtime, build_functions
 from infra.local.sources import Sources
 from infra.template import TEMPLATE_PATH, load_template
@@ -187,7 +194,7 @@ class LocalStack:
 
     def _start_moto(self) -> None:
         point_process_at_moto(self.moto_url)
-        for name, value in LOCAL_WEBHOOK_SECRETS.items():
+        for name, value in {**LOCAL_WEBHOOK_SECRETS, **LOCAL_PAYMENT_DEFAULTS}.items():
             os.environ.setdefault(name, value)
         from moto.server import ThreadedMotoServer  # Flask and friends: only when a stack starts
 

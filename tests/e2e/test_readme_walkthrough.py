@@ -67,27 +67,44 @@ def test_readme_walkthrough_works_as_written(tmp_path):
         line.startswith("L3 Linen tote bag returnable: 0") and "['final_sale']" in line for line in lines
     )
     started = next(
-        line for line in lines if re.match(r"R-[0-9A-Z]{4}-[0-9A-Z]{4} approved store credit: \d+", line)
+        line for line in lines if re.match(r"R-[0-9A-Z]{4}-[0-9A-Z]{4} approved refund: \d+", line)
     )
-    rma = started.split()[0]
+    rma, amount = started.split()[0], int(started.split()[-1])
     issued = next(line for line in lines if line.startswith("issued "))
     tracking = issued.split()[1]
     acks = [json.loads(line) for line in lines if line.startswith('{"status":')]
-    assert [a["status"] for a in acks] == ["accepted", "accepted", "accepted", "duplicate"], out
-    assert [a["webhook_id"].split("-")[0] for a in acks] == ["easypost", "shippo", "aftership", "aftership"]
-    assert acks[3]["webhook_id"] == acks[2]["webhook_id"]
+    assert [a["status"] for a in acks] == ["accepted", "accepted", "accepted", "duplicate", "duplicate"], out
+    assert [a["webhook_id"].split("-")[0] for a in acks] == [
+        "easypost",
+        "shippo",
+        "aftership",
+        "aftership",
+        "aftership",
+    ]
+    assert acks[3]["webhook_id"] == acks[4]["webhook_id"] == acks[2]["webhook_id"]
     assert f"delivered {tracking}" in lines
     assert f"return {tracking} delivered | latest: DELIVERED in Reno" in lines
     assert any(line == f"['{rma}']" for line in lines), out
     assert "200" in statuses[9:]
-    assert (
-        "received ['return.requested', 'return.approved', 'return.label_issued', 'return.in_transit', "
-        "'return.delivered', 'return.received']" in lines
+    # Refund: pending at the provider with its breakdown, settled by the sweep, never twice.
+    pending = next(line for line in lines if line.startswith("pending "))
+    assert pending.startswith(f"pending {amount} USD | item ") and pending.endswith(
+        f"[({amount}, 'pending')]"
     )
+    refunded = next(line for line in lines if line.startswith("refunded ") and "| item" in line)
+    assert refunded.startswith(f"refunded {amount} USD") and refunded.endswith(f"[({amount}, 'succeeded')]")
+    assert f"refunded refund.issued x 1 | movements: [('refund:{rma}:1', 'succeeded')]" in lines, out
+    assert f"{rma},refund,succeeded,{amount},USD" in lines, out
     assert (
-        "['return.approved', 'return.delivered', 'return.in_transit', 'return.label_issued', "
-        "'return.received', 'return.requested', 'shipment.delivered', 'shipment.updated']" in lines
-    )
+        "closed ['return.requested', 'return.approved', 'return.label_issued', 'return.in_transit', "
+        "'return.delivered', 'refund.requested', 'refund.issued', 'return.received', 'return.closed']"
+        in lines
+    ), out
+    assert (
+        "['refund.issued', 'refund.pending', 'refund.requested', 'return.approved', 'return.closed', "
+        "'return.delivered', 'return.in_transit', 'return.label_issued', 'return.received', "
+        "'return.requested', 'shipment.delivered', 'shipment.updated']" in lines
+    ), out
 
     # The downloaded label is a real PDF whose barcode scans to the tracking number shown.
     assert f"label-{rma}.pdf b'%PDF-' True" in lines

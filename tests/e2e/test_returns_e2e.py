@@ -15,6 +15,7 @@ import base64
 import hashlib
 import json
 import struct
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -462,6 +463,15 @@ def test_damaged_return_is_reviewed_approved_inspected_and_published(local_stack
     line = received.json["record"]["lines"][0]
     assert (line["received_quantity"], line["grade"], line["disposition"]) == (1, "b", "refurbish")
 
+    # Inspection reached the policy's refund trigger: RefundsFunction refunds it through the
+    # local ledger provider (pending for a few seconds, like a card); the sweep reads it back
+    # and, received and refunded, the return closes.
+    local_stack.settle()
+    time.sleep(3.5)  # LOCAL_PAYMENT_DEFAULTS: the ledger settles 3 s after the refund is made
+    swept = call(local_stack, "POST", "/_local/schedules/RefundSweepFunction/Sweep")
+    assert swept.status == 200 and swept.json["status"] == "ok", swept.content
+    local_stack.settle()
+
     # Ops see the full audit trail, with who did what.
     full = call(local_stack, "GET", f"/ops/returns/{rma}", headers=ops_headers(local_stack))
     assert full.status == 200, full.content
@@ -472,20 +482,36 @@ def test_damaged_return_is_reviewed_approved_inspected_and_published(local_stack
         ("return.label_issued", "system", "sandbox"),
         ("return.note_added", "ops", REVIEWER),
         ("return.received", "ops", INSPECTOR),
+        ("refund.requested", "system", None),
+        ("refund.pending", "system", None),
+        ("refund.issued", "system", None),
+        ("return.closed", "system", None),
     ]
-    assert [e["seq"] for e in full.json["timeline"]] == [1, 2, 3, 4, 5, 6]
+    assert [e["seq"] for e in full.json["timeline"]] == list(range(1, 11))
+    record = full.json["record"]
+    assert record["money_status"] == "refunded" and record["status"] == "closed"
+    # Grade b would keep 10% back, but "damaged" is the merchant's fault: no fees, no grade deduction.
+    amounts = record["refund"]["amounts"]
+    assert amounts["inspected"] is True and amounts["grade_deductions"] == 0
+    refunded = record["refund"]["movements"][0]["amount"]
+    assert refunded == amounts["refund_total"] == record["preview"]["refund_total"]
 
     # The shopper sees the same story without staff identities or internal notes.
     mine = call(local_stack, "GET", f"/portal/orders/{order.order_id}/returns/{rma}", headers=auth)
     assert mine.status == 200, mine.content
-    assert (mine.json["status"], mine.json["can_cancel"]) == ("received", False)
+    assert (mine.json["status"], mine.json["can_cancel"]) == ("closed", False)
     assert [(e["type"], e["actor"], e["actor_id"]) for e in mine.json["timeline"]] == [
         ("return.requested", "shopper", None),
         ("return.needs_review", "system", None),
         ("return.approved", "ops", None),
         ("return.label_issued", "system", None),
         ("return.received", "ops", None),
+        ("refund.requested", "system", None),
+        ("refund.issued", "system", None),
+        ("return.closed", "system", None),
     ]
+    assert mine.json["refund"]["money_status"] == "refunded"
+    assert mine.json["refund"]["amounts"]["refund_total"] == amounts["refund_total"]
     assert REVIEWER not in mine.content.decode() and INSPECTOR not in mine.content.decode()
     assert "Check the seam" not in mine.content.decode()
     # Inspection details and review reasons are the warehouse's and the merchant's business.

@@ -3,7 +3,7 @@
 The template is the one wiring list for AWS and for `make run`, so these tests read it (through
 infra/template.py) and check it against the code: handlers import with exactly the environment
 the template gives them, sample events route to the right function, and every AWS call the
-order slice, the returns and the label operations make is allowed by that function's IAM
+order slice, the returns, label, tracking and refund operations make is allowed by that function's IAM
 statements - a missing permission would otherwise only show up as AccessDenied in a real
 account, since moto does not enforce IAM.
 """
@@ -518,18 +518,22 @@ def is_granted(needed: tuple, allowed: list[tuple]) -> bool:
 
 @pytest.fixture(scope="module")
 def recorded():
-    """Every slice, returns and label operation (cold and warm), one fresh child per function.
+    """Every slice, returns, label, tracking and refund operation (cold and warm), one fresh
+    child per function.
 
     Per function, not one child for all: secrets are cached per process, so a function whose
     secret another function already fetched would never show its own GetSecretValue. Functions
     that read the return policy run with RETURN_POLICY_PARAMETER set, so their first policy
-    read is an ssm:GetParameter (the default, the bundled file, calls nothing). Seeding and the
-    children run side by side: the bench's moto server serializes their requests.
+    read is an ssm:GetParameter (the default, the bundled file, calls nothing); a function's
+    child also gets its operations' own settings (`Operation.env`: the refund sweep's quiet
+    time). Seeding and the children run side by side: the bench's moto server serializes
+    their requests.
     """
     from concurrent.futures import ThreadPoolExecutor
 
     from infra.bench.sections.aws_calls import (
         label_operations,
+        refund_operations,
         returns_operations,
         slice_operations,
         tracking_operations,
@@ -541,16 +545,28 @@ def recorded():
         stack.client("ssm").put_parameter(Name=POLICY_PARAMETER, Value=policy, Type="String")
         seeded = [
             pool.submit(make, stack)
-            for make in (slice_operations, returns_operations, label_operations, tracking_operations)
+            for make in (
+                slice_operations,
+                returns_operations,
+                label_operations,
+                tracking_operations,
+                refund_operations,
+            )
         ]
         by_function: dict[str, list[dict]] = {}
+        overrides: dict[str, dict[str, str]] = {}  # per function: the operations' own settings
         for operation in [o for future in seeded for o in future.result()]:
-            for o in (operation.cold, operation.warm):
-                o["expect"] = operation.status
+            for phase, o in (("cold", operation.cold), ("warm", operation.warm)):
+                o["expect"] = operation.expected(phase)
                 by_function.setdefault(o["function"], []).append(o)
+                overrides.setdefault(o["function"], {}).update(operation.env or {})
         reads_policy = {fn.logical_id for fn in FUNCTIONS if "RETURN_POLICY_PARAMETER" in fn.environment}
         runs = [
-            (group, {"RETURN_POLICY_PARAMETER": POLICY_PARAMETER} if name in reads_policy else None)
+            (
+                group,
+                overrides[name]
+                | ({"RETURN_POLICY_PARAMETER": POLICY_PARAMETER} if name in reads_policy else {}),
+            )
             for name, group in by_function.items()
         ]
         outputs = list(pool.map(lambda run: run_calls(stack, run[0], env=run[1])["ops"], runs))
@@ -563,6 +579,11 @@ def recorded():
 # Read only for a real carrier (EasyPost, Shippo): the bench buys from the sandbox, which needs no
 # key, so no recorded call can show this grant; test_carrier_secret_is_granted_where_it_is_named does.
 CARRIER_SECRET = "CarrierCredentialsSecret"
+# The refund functions read the Stripe API key only for a Stripe refund in live mode: the bench
+# refunds through the ledger provider (RefundProviderMode ledger), so only PaymentWebhooksFunction
+# (its webhook signing secret) shows this read; test_payment_secret_is_granted_where_it_is_named does.
+PAYMENT_SECRET = "PaymentSecretsSecret"
+STRIPE_KEY_READERS = {"RefundsFunction", "RefundSweepFunction"}
 
 
 def _check_grants(recorded) -> tuple[set, dict]:
@@ -615,6 +636,35 @@ def test_every_aws_call_of_the_order_returns_label_and_tracking_operations_is_gr
         ("LabelExpiryFunction", "dynamodb:PutItem", "table", "HomewardTable", None),
         ("LabelExpiryFunction", "dynamodb:UpdateItem", "table", "HomewardTable", None),
         ("LabelExpiryFunction", "ssm:GetParameter", "parameter", "ReturnPolicyParameterName", None),
+        # refunds: the idempotency record (PutItem / UpdateItem), the return (GetItem), the order
+        # and its payment ledger (Query on the order's partition), the planning and recording
+        # transactions (Put return, events, movement; Update ledger), the ledger provider's refund
+        ("RefundsFunction", "dynamodb:PutItem", "table", "HomewardTable", None),
+        ("RefundsFunction", "dynamodb:UpdateItem", "table", "HomewardTable", None),
+        ("RefundsFunction", "dynamodb:GetItem", "table", "HomewardTable", None),
+        ("RefundsFunction", "dynamodb:Query", "table", "HomewardTable", None),
+        ("RefundsFunction", "ssm:GetParameter", "parameter", "ReturnPolicyParameterName", None),
+        # the sweep: open refunds from gsi2, the provider's refund read back, the settling transaction
+        ("RefundSweepFunction", "dynamodb:Query", "index", "HomewardTable", "gsi2"),
+        ("RefundSweepFunction", "dynamodb:GetItem", "table", "HomewardTable", None),
+        ("RefundSweepFunction", "dynamodb:PutItem", "table", "HomewardTable", None),
+        ("RefundSweepFunction", "dynamodb:UpdateItem", "table", "HomewardTable", None),
+        ("RefundSweepFunction", "ssm:GetParameter", "parameter", "ReturnPolicyParameterName", None),
+        # Stripe's webhook applied: the return read, the transaction (Put return, event, movement;
+        # Update the payment's ledger)
+        ("PaymentWebhooksFunction", "dynamodb:GetItem", "table", "HomewardTable", None),
+        ("PaymentWebhooksFunction", "dynamodb:PutItem", "table", "HomewardTable", None),
+        ("PaymentWebhooksFunction", "dynamodb:UpdateItem", "table", "HomewardTable", None),
+        ("PaymentWebhooksFunction", "ssm:GetParameter", "parameter", "ReturnPolicyParameterName", None),
+        # ops refunds: Powertools idempotency deletes its record when a refund is refused (409);
+        # the export reads gsi1 (keys by month) then the movements (BatchGetItem)
+        ("OpsApiFunction", "dynamodb:DeleteItem", "table", "HomewardTable", None),
+        ("OpsApiFunction", "dynamodb:Query", "index", "HomewardTable", "gsi1"),
+        ("OpsApiFunction", "dynamodb:BatchGetItem", "table", "HomewardTable", None),
+        ("OpsApiFunction", "dynamodb:GetItem", "table", "HomewardTable", None),
+        # store credit at the checkout: the code read, the redemption transaction (Put record, Update)
+        ("MerchantApiFunction", "dynamodb:GetItem", "table", "HomewardTable", None),
+        ("MerchantApiFunction", "dynamodb:PutItem", "table", "HomewardTable", None),
     }
     exercised = {result["function"] for result in recorded[0]}
     for fn in FUNCTIONS:  # every exercised function reads the secrets its environment names, in its own child
@@ -625,6 +675,7 @@ def test_every_aws_call_of_the_order_returns_label_and_tracking_operations_is_gr
                 isinstance(value, dict)
                 and RESOURCES.get(value.get("Ref"), {}).get("Type") == "AWS::SecretsManager::Secret"
                 and value["Ref"] != CARRIER_SECRET
+                and not (value["Ref"] == PAYMENT_SECRET and fn.logical_id in STRIPE_KEY_READERS)
             ):
                 must_see.add((fn.logical_id, "secretsmanager:GetSecretValue", "secret", value["Ref"], None))
     assert must_see - seen == set()
@@ -640,6 +691,15 @@ def test_carrier_secret_is_granted_where_it_is_named():
         fn = next(f for f in FUNCTIONS if f.logical_id == name)
         assert fn.environment.get("CARRIER_SECRET") == {"Ref": CARRIER_SECRET}, name
         assert ("secretsmanager:GetSecretValue", "secret", CARRIER_SECRET, None) in grants(fn), name
+
+
+def test_payment_secret_is_granted_where_it_is_named():
+    """The refund functions read the Stripe key from PaymentSecretsSecret for live-mode refunds;
+    the bench (ledger mode) never does, so no recorded call can show this grant."""
+    for name in sorted(STRIPE_KEY_READERS | {"PaymentWebhooksFunction"}):
+        fn = next(f for f in FUNCTIONS if f.logical_id == name)
+        assert fn.environment.get("PAYMENT_SECRETS_SECRET") == {"Ref": PAYMENT_SECRET}, name
+        assert ("secretsmanager:GetSecretValue", "secret", PAYMENT_SECRET, None) in grants(fn), name
 
 
 def test_labels_role_is_the_labels_functions_own():

@@ -316,7 +316,8 @@ def test_labels_handler_backs_off_and_reports_only_the_failed_message(approved, 
         def change_message_visibility(self, **kwargs):
             delays.append(kwargs["VisibilityTimeout"])
 
-    monkeypatch.setattr(handler, "client", lambda service: FakeSqs() if service == "sqs" else client(service))
+    queues = importlib.import_module("homeward.adapters.queues")
+    monkeypatch.setattr(queues, "client", lambda service: FakeSqs() if service == "sqs" else client(service))
     event = sqs_event(rma, receive_count=3)
     unrelated = sqs_event(rma, event_type="return.note_added")["Records"][0]
     unrelated["messageId"] = "a-message-that-is-fine"

@@ -250,4 +250,4 @@ def label_file(record: ReturnRecord, label_format: str) -> str:
 
 
 def can_shopper_cancel(record: ReturnRecord) -> bool:
-    return ParcelState(record.status) in SHOPPER_CAN_CANCEL
+    return ParcelState(record.status) in SHOPPER_CAN_CANCEL and record.money_status == "none"

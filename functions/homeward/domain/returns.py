@@ -315,6 +315,13 @@ def apply_action(
 ) -> Change:
     """Move a return through one legal transition; the caller writes it with a version condition."""
     transition = next_state(ParcelState(record.status), action, actor)
+    if action in ("reject", "cancel") and record.money_status != MoneyState.NONE.value:
+        # With a refund already planned (e.g. policy refund_trigger "approval"), withdrawing the
+        # return would leave money paid out for a return that no longer exists.
+        raise Conflict(
+            f"Cannot {action} a return whose refund has started",
+            details={"reason": "refund_started", "money_status": record.money_status},
+        )
     updated = record.model_copy(deep=True)
     updated.status = transition.target.value
     updated.version = record.version + 1

@@ -177,12 +177,53 @@ SHOPPER_CAN_CANCEL: frozenset[ParcelState] = frozenset(
 )
 
 MONEY_TRANSITIONS: dict[MoneyState, frozenset[MoneyState]] = {
-    MoneyState.NONE: frozenset({MoneyState.PENDING}),
+    # Store credit is issued in the same write that plans it: none -> credited directly.
+    MoneyState.NONE: frozenset({MoneyState.PENDING, MoneyState.CREDITED}),
     MoneyState.PENDING: frozenset({MoneyState.REFUNDED, MoneyState.CREDITED, MoneyState.FAILED}),
-    MoneyState.FAILED: frozenset({MoneyState.PENDING}),
-    MoneyState.REFUNDED: frozenset({MoneyState.PENDING}),  # a further partial refund
+    # Ops retry (pending again) or give store credit instead (issued at once).
+    MoneyState.FAILED: frozenset({MoneyState.PENDING, MoneyState.REFUNDED, MoneyState.CREDITED}),
+    MoneyState.REFUNDED: frozenset(
+        {MoneyState.PENDING, MoneyState.FAILED}
+    ),  # a further refund; a late failure
     MoneyState.CREDITED: frozenset({MoneyState.PENDING}),
 }
+
+# One money movement (a refund to one payment, or a store credit) as the provider moves it.
+# "succeeded" -> "failed" is the provider's late failure (Stripe: refund.failed after success).
+OPEN_MOVEMENT = frozenset({"reserved", "pending", "requires_action"})
+MOVEMENT_TRANSITIONS: dict[str, frozenset[str]] = {
+    "reserved": frozenset({"pending", "requires_action", "succeeded", "failed", "canceled"}),
+    "pending": frozenset({"requires_action", "succeeded", "failed", "canceled"}),
+    "requires_action": frozenset({"pending", "succeeded", "failed", "canceled"}),
+    "succeeded": frozenset({"failed"}),
+    "failed": frozenset(),
+    "canceled": frozenset(),
+}
+
+
+def movement_may_move(current: str, target: str) -> bool:
+    """Whether a provider report moves a movement; anything else (a duplicate, an older
+    status arriving late) leaves it as it is."""
+    return target in MOVEMENT_TRANSITIONS.get(current, frozenset())
+
+
+def money_state_for(movements: list[tuple[str, str]]) -> MoneyState:
+    """The return's money state from its movements, given as (kind, status) pairs.
+
+    Anything still open -> pending; else any failure not yet retried -> failed; else refunded if
+    money went back to a payment, credited if only store credit was issued.
+    """
+    if not movements:
+        return MoneyState.NONE
+    statuses = {status for _, status in movements}
+    if statuses & OPEN_MOVEMENT:
+        return MoneyState.PENDING
+    if statuses & {"failed", "canceled"}:
+        return MoneyState.FAILED
+    if any(kind == "refund" for kind, status in movements if status == "succeeded"):
+        return MoneyState.REFUNDED
+    return MoneyState.CREDITED
+
 
 _BY_ACTION = {t.action: t for t in TRANSITIONS}
 
@@ -269,6 +310,21 @@ def render_markdown() -> str:
     ]
     for source, targets in MONEY_TRANSITIONS.items():
         lines.append(f"| `{source.value}` | {', '.join(f'`{t.value}`' for t in sorted(targets))} |")
+    lines += [
+        "",
+        "The money state follows the return's money movements (one refund to one payment, or one",
+        "store credit): any movement still open makes it `pending`; otherwise a failed or",
+        "cancelled one not yet retried makes it `failed`; otherwise `refunded` (or `credited` when",
+        "only store credit was issued).",
+        "",
+        "## Money movement",
+        "",
+        "| From | To |",
+        "|---|---|",
+    ]
+    for source, targets in MOVEMENT_TRANSITIONS.items():
+        shown = ", ".join(f"`{t}`" for t in sorted(targets)) or "(final)"
+        lines.append(f"| `{source}` | {shown} |")
     lines += [
         "",
         "## Per item",

@@ -1,4 +1,4 @@
-"""Webhook signature verification for carrier and aggregator webhooks: pure, raw bytes in.
+"""Webhook signature verification for carrier, aggregator and payment webhooks: pure, raw bytes in.
 
 Every verifier takes the raw request body exactly as received (`bytes`; base64-decode API
 Gateway's body first when `isBase64Encoded`, never re-serialize JSON), the request headers
@@ -25,6 +25,11 @@ Schemes ("CR n" = section n of the research notes, brief/reference/carriers-and-
   on CR 2.9): `webhook-id`, `webhook-timestamp` (unix seconds), `webhook-signature` (a
   space-separated list of `v1,<base64>`), base64 HMAC-SHA256 over `"{id}.{timestamp}.{body}"`,
   timestamp within 5 minutes of now. Secrets are `whsec_<base64 key>` or a raw string.
+* Stripe (CR 2.9, 4.1; refunds, not carriers): `Stripe-Signature: t=<unix>,v1=<hex>[,v1=...]`
+  (other schemes such as v0 ignored), hex HMAC-SHA256 over `"{t}.{raw body}"` keyed with the
+  whole secret string, `whsec_` prefix included (unlike Generic, the secret is not decoded:
+  that is what stripe-python does), `t` within 5 minutes of now. Not part of `verify()`, which
+  serves the carrier intake only.
 
 Timestamps are rejected in both directions: Stripe only rejects old ones (CR 2.9), but a
 timestamp far in the future is just as unexplained and would extend a replay window.
@@ -54,6 +59,7 @@ GENERIC_ID_HEADER = "webhook-id"
 GENERIC_TIMESTAMP_HEADER = "webhook-timestamp"
 GENERIC_SIGNATURE_HEADER = "webhook-signature"
 GENERIC_SECRET_PREFIX = "whsec_"
+STRIPE_HEADER = "stripe-signature"
 
 # ASCII digits only: str.isdigit() also accepts other scripts' digits.
 _UNIX_SECONDS = re.compile(r"^[0-9]{1,12}$")
@@ -251,6 +257,51 @@ def verify_generic(
         if any(_equal(expected, c) for c in candidates):
             return
     raise _mismatch("generic")
+
+
+def _parse_stripe(value: str) -> tuple[int, list[str]] | None:
+    """`t=<unix>,v1=<hex>[,v1=<hex>][,v0=...]` -> (t, [v1...]); None when malformed."""
+    timestamps, signatures = [], []
+    for part in value.split(","):
+        key, sep, item = part.strip().partition("=")
+        if not sep:
+            return None
+        if key == "t":
+            timestamps.append(item.strip())
+        elif key == "v1":
+            signatures.append(item.strip())
+        # Any other scheme (v0 is Stripe's test-mode legacy one) is not ours to check.
+    if len(timestamps) != 1 or not _UNIX_SECONDS.match(timestamps[0]) or not signatures:
+        return None
+    return int(timestamps[0]), signatures
+
+
+def verify_stripe(
+    body: bytes,
+    headers: Mapping[str, str],
+    secrets: Sequence[str],
+    *,
+    now: datetime,
+    tolerance: int = TOLERANCE_SECONDS,
+) -> None:
+    """Stripe `Stripe-Signature: t=..,v1=..` over `"{t}.{raw body}"`, secret used as is (CR 2.9)."""
+    _check_inputs(body, secrets)
+    value = _header(headers, STRIPE_HEADER)
+    if value is None:
+        raise _missing("stripe", "Stripe-Signature")
+    parsed = _parse_stripe(value)
+    if parsed is None:
+        raise _malformed("stripe", "Stripe-Signature")
+    timestamp, candidates = parsed
+    _check_timestamp("stripe", timestamp, now, tolerance)
+    # stripe-python signs "%d.%s" % (int(t), payload): the integer, so "t=0042" signs "42.".
+    message = str(timestamp).encode() + b"." + bytes(body)
+    for secret in secrets:
+        # Compared exactly, like stripe-python: Stripe sends lower-case hex.
+        expected = hmac.new(_bytes(secret), message, hashlib.sha256).hexdigest().encode()
+        if any(_equal(expected, _bytes(c)) for c in candidates):
+            return
+    raise _mismatch("stripe")
 
 
 def verify(

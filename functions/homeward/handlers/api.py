@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Annotated
@@ -210,3 +212,16 @@ class PortalAuth:
         """404 (not 403) for another order: a token must not reveal whether other orders exist."""
         if self.order_id(app) != order_id:
             raise NotFound("Order not found")
+
+
+def raw_body(app: APIGatewayHttpResolver) -> bytes:
+    """The request body exactly as sent (what a webhook provider signed): API Gateway
+    base64-encodes bodies it will not pass as text."""
+    event = app.current_event
+    body = event.get("body") or ""
+    if event.is_base64_encoded:
+        try:
+            return base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise MalformedRequest("Body is not valid base64") from None
+    return body.encode()

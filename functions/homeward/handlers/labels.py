@@ -18,6 +18,7 @@ from homeward.adapters.aws import client
 from homeward.adapters.carrier_config import configured_carrier
 from homeward.adapters.dynamodb.returns import LabelClaims
 from homeward.adapters.policy import load_policy
+from homeward.adapters.queues import back_off
 from homeward.adapters.storage import LabelFiles
 from homeward.config import LabelsSettings, load_settings
 from homeward.domain import labels
@@ -31,7 +32,6 @@ files = LabelFiles(settings.labels_bucket)
 processor = BatchProcessor(event_type=EventType.SQS)
 
 BUY = {"return.approved", "return.label_requested"}
-MAX_BACKOFF_SECONDS = 900
 
 
 def carrier(name: str) -> Carrier:
@@ -54,28 +54,12 @@ def handle(record: SQSRecord) -> None:
         else:
             outcome = "ignored"
     except (CarrierUnavailable, DependencyFailed) as exc:
-        _back_off(record)
+        back_off(record, settings.label_queue_url)
         logger.warning("label attempt failed; will retry", extra={"rma": rma, "error": exc.message})
         raise
     metrics.add_metric(name="LabelOutcomes", unit="Count", value=1)
     metrics.add_metadata(key="outcome", value=outcome)
     logger.info("label event handled", extra={"rma": rma, "type": event_type, "outcome": outcome})
-
-
-def _back_off(record: SQSRecord) -> None:
-    """30 s, 60 s, 120 s, ... up to 15 min before the next attempt."""
-    if not settings.label_queue_url:
-        return
-    attempt = int(record.attributes.approximate_receive_count or 1)
-    delay = min(MAX_BACKOFF_SECONDS, 30 * 2 ** (attempt - 1))
-    try:
-        client("sqs").change_message_visibility(
-            QueueUrl=settings.label_queue_url, ReceiptHandle=record.receipt_handle, VisibilityTimeout=delay
-        )
-    except Exception:  # noqa: BLE001 - the retry still happens, only sooner
-        logger.warning(
-            "could not set the retry delay", extra={"rma": record.message_attributes["rma"].string_value}
-        )
 
 
 @logger.inject_lambda_context

@@ -1,4 +1,5 @@
-"""MerchantApiFunction: the shop's back end pushes orders (`PUT /orders/{orderId}`).
+"""MerchantApiFunction: the shop's back end pushes orders (`PUT /orders/{orderId}`) and
+reads and redeems store-credit codes at its checkout (`/credits/{code}`).
 
 Authenticated with the merchant API key (`Authorization: Bearer <key>` or `X-Api-Key`),
 kept in Secrets Manager.
@@ -7,16 +8,21 @@ kept in Secrets Manager.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cache
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path
 from aws_lambda_powertools.logging import correlation_paths
 
 from homeward.adapters.aws import client
 from homeward.adapters.dynamodb.orders import OrdersTable
 from homeward.config import MerchantApiSettings, load_settings
 from homeward.domain import orders
+from homeward.errors import NotFound
 from homeward.handlers.api import ERROR_RESPONSES, OrderIdPath, api_key_gate, create_app, error_docs
 from homeward.models.orders import OrderIn, UpsertOutcome
+from homeward.models.refunds import CreditRedemption, StoreCredit
 from homeward.observability import logger, metrics
 
 settings = load_settings(MerchantApiSettings)
@@ -58,6 +64,73 @@ def put_order(order_id: OrderIdPath, order: OrderIn) -> Response[UpsertOutcome]:
         content_type="application/json",
         body=outcome,
     )
+
+
+# ---- store credit: the shop's checkout reads and redeems codes ------------------------------
+
+CreditCodePath = Annotated[
+    str,
+    Path(pattern=r"^HW-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$", description="e.g. HW-7K3M-9QXA-D2PV"),
+]
+RedemptionKey = Annotated[
+    str,
+    Header(
+        alias="idempotency-key",
+        pattern=r"^[A-Za-z0-9._:\-]{8,128}$",
+        description="Required: a retried redemption is applied once",
+    ),
+]
+CREDIT_ERRORS = {
+    **error_docs(
+        {
+            401: "Missing or invalid API key",
+            404: "No such code",
+            409: "Balance lower than the amount (details.balance)",
+            422: "Another currency",
+        }
+    ),
+    **ERROR_RESPONSES,
+}
+
+
+@cache
+def _credits():
+    from homeward.adapters.dynamodb.refunds import RefundsTable
+
+    return RefundsTable(client("dynamodb"), settings.table_name)
+
+
+@app.get(
+    "/credits/<code>", summary="A store credit's balance", tags=["Store credit"], responses=CREDIT_ERRORS
+)
+def get_credit(code: CreditCodePath) -> StoreCredit:
+    credit = _credits().get_credit(code)
+    if credit is None:
+        raise NotFound("No such store credit")
+    return credit
+
+
+@app.post(
+    "/credits/<code>/redemptions",
+    summary="Spend store credit on an order (once per Idempotency-Key)",
+    tags=["Store credit"],
+    responses={200: {"description": "Applied (or replayed)"}, **CREDIT_ERRORS},
+)
+def redeem_credit(
+    code: CreditCodePath, redemption: CreditRedemption, idempotency_key: RedemptionKey
+) -> StoreCredit:
+    credit, applied = _credits().redeem_credit(
+        code,
+        amount=redemption.amount,
+        currency=redemption.currency,
+        order_reference=redemption.order_reference,
+        key=idempotency_key,
+        now=datetime.now(UTC),
+    )
+    if applied:
+        metrics.add_metric(name="StoreCreditRedeemed", unit="Count", value=redemption.amount)
+    logger.info("store credit redemption", extra={"code": code[:7] + "...", "applied": applied})
+    return credit
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -10,7 +10,7 @@ import base64
 import binascii
 import json
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import Annotated, Literal
 
@@ -34,6 +34,7 @@ from homeward.handlers.api import (
     create_app,
     error_docs,
 )
+from homeward.models.refunds import ExchangeRequest, ManualRefundRequest, MoneyMovementAccepted, RetryRequest
 from homeward.models.returns import (
     CancelRequest,
     NoteRequest,
@@ -189,6 +190,278 @@ def file_return(
     return Response(
         status_code=201 if created else 200, content_type="application/json", body=_view(record, timeline)
     )
+
+
+# ---- refunds: by hand, retries and the export ---------------------------------------------
+
+REFUND_TAGS = ["Ops: refunds"]
+REFUND_ERRORS = {
+    **error_docs(
+        {
+            401: "Missing or invalid API key",
+            404: "No such return",
+            409: "More than remains to be refunded (details.remaining), nothing to retry, or in progress",
+            422: "Another currency, or the Idempotency-Key was used with another body",
+        }
+    ),
+    **ERROR_RESPONSES,
+}
+RequiredIdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="idempotency-key",
+        pattern=r"^[A-Za-z0-9._:\-]{8,128}$",
+        description="Required: a retried request returns the first result instead of refunding twice",
+    ),
+]
+
+
+@cache
+def _refunds():
+    # Imported on first use: most ops calls are about returns, and idempotency costs ~25 ms to import.
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
+    )
+
+    from homeward.adapters.dynamodb.refunds import RefundsTable
+
+    config = IdempotencyConfig(
+        event_key_jmespath="[rma, key]",
+        payload_validation_jmespath="request",
+        expires_after_seconds=settings.idempotency_ttl_seconds,
+    )
+    persistence = DynamoDBPersistenceLayer(
+        table_name=settings.table_name,
+        key_attr="pk",
+        sort_key_attr="sk",
+        static_pk_value="IDEMPOTENCY#ops-refunds",
+        expiry_attr="expires_at",
+        boto3_client=client("dynamodb"),
+    )
+    refunds_store = RefundsTable(client("dynamodb"), settings.table_name)
+
+    @idempotent_function(data_keyword_argument="command", config=config, persistence_store=persistence)
+    def refund_by_hand(command: dict) -> dict:
+        from homeward.domain import refund_service
+        from homeward.models.refunds import ManualRefundRequest
+
+        record, left = refund_service.refund_by_hand(
+            command["rma"],
+            ManualRefundRequest.model_validate(command["request"]),
+            intent_key=command["key"],
+            actor_id=command["actor"],
+            store=refunds_store,
+            policy=load_policy(settings.return_policy_parameter),
+            now=_now(),
+        )
+        return _accepted(record, left).model_dump(mode="json")
+
+    return refunds_store, config, refund_by_hand
+
+
+def _accepted(record, left: int):
+    from homeward.models.refunds import MoneyMovementAccepted
+
+    return MoneyMovementAccepted(
+        rma=record.rma,
+        money_status=record.money_status,
+        movements=record.refund.movements if record.refund else [],
+        remaining=left,
+    )
+
+
+@app.post(
+    "/ops/returns/<rma>/refunds",
+    summary="Refund or credit by hand, with a reason",
+    description=(
+        "`kind` refund: reserved on the order's payments now and sent to the provider by "
+        "RefundsFunction; store_credit: issued at once. At most what remains refundable "
+        "(409 with `remaining`); the return's currency only (422). Requires `Idempotency-Key`."
+    ),
+    tags=REFUND_TAGS,
+    responses={202: {"description": "Planned"}, **REFUND_ERRORS},
+)
+def refund_by_hand(
+    rma: RmaPath,
+    request: ManualRefundRequest,
+    idempotency_key: RequiredIdempotencyKey,
+    x_actor: ActorHeader = None,
+) -> Response[MoneyMovementAccepted]:
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
+    _, config, refund = _refunds()
+    config.register_lambda_context(app.lambda_context)
+    command = {
+        "rma": rma,
+        "key": idempotency_key,
+        "actor": x_actor,
+        "request": request.model_dump(mode="json"),
+    }
+    try:
+        body = refund(command=command)
+    except IdempotencyValidationError:
+        raise Unprocessable(
+            "This Idempotency-Key was already used with a different request",
+            details={"reason": "idempotency_key_reused"},
+        ) from None
+    except IdempotencyAlreadyInProgressError:
+        raise Conflict(
+            "The same request is being handled right now", details={"reason": "in_progress"}
+        ) from None
+    metrics.add_metric(name="ManualRefunds", unit="Count", value=1)
+    logger.info("manual refund planned", extra={"rma": rma, "kind": request.kind, "amount": request.amount})
+    return Response(202, "application/json", MoneyMovementAccepted.model_validate(body))
+
+
+@app.post(
+    "/ops/returns/<rma>/refunds/retry",
+    summary="Retry failed refunds (new provider keys), or give store credit instead",
+    tags=REFUND_TAGS,
+    responses={202: {"description": "Planned"}, **REFUND_ERRORS},
+)
+def retry_refunds(
+    rma: RmaPath, request: RetryRequest, x_actor: ActorHeader = None
+) -> Response[MoneyMovementAccepted]:
+    from homeward.domain import refund_service
+
+    refunds_store, _, _ = _refunds()
+    record, left = refund_service.retry_failed(
+        rma,
+        as_store_credit=request.as_store_credit,
+        note=request.reason,
+        actor_id=x_actor,
+        store=refunds_store,
+        now=_now(),
+    )
+    metrics.add_metric(name="RefundRetries", unit="Count", value=1)
+    return Response(202, "application/json", _accepted(record, left))
+
+
+@app.post(
+    "/ops/returns/<rma>/exchange",
+    summary="Settle an exchange: the replacement order's price difference refunded or owed",
+    description=(
+        "After the refund trigger valued the exchanged items: a cheaper replacement refunds the "
+        "difference to the order's payments (sent by RefundsFunction), a dearer one emits "
+        "`exchange.payment_due` with what the shopper owes. Once per return."
+    ),
+    tags=REFUND_TAGS,
+    responses={202: {"description": "Settled"}, **REFUND_ERRORS},
+)
+def settle_exchange(
+    rma: RmaPath, request: ExchangeRequest, x_actor: ActorHeader = None
+) -> Response[MoneyMovementAccepted]:
+    from homeward.domain import refund_service
+
+    refunds_store, _, _ = _refunds()
+    record, left = refund_service.settle_exchange(
+        rma,
+        request,
+        actor_id=x_actor,
+        store=refunds_store,
+        policy=load_policy(settings.return_policy_parameter),
+        now=_now(),
+    )
+    return Response(202, "application/json", _accepted(record, left))
+
+
+CSV_COLUMNS = [
+    "created_at",
+    "updated_at",
+    "settled_at",
+    "rma",
+    "order_id",
+    "seq",
+    "kind",
+    "trigger",
+    "status",
+    "amount_minor",
+    "currency",
+    "provider",
+    "payment_id",
+    "provider_refund_id",
+    "credit_code",
+    "failure_reason",
+    "reason",
+    "actor",
+    "actor_id",
+    "idempotency_key",
+]
+MAX_EXPORT_DAYS = 366
+
+
+@app.get(
+    "/ops/refunds/export",
+    summary="Refunds and store credits created in a date range, as CSV",
+    description=(
+        "Every money movement created from `from` (inclusive) to `to` (inclusive), oldest first, "
+        f"at most {MAX_EXPORT_DAYS} days. Amounts in minor units with their currency."
+    ),
+    tags=REFUND_TAGS,
+    responses={200: {"description": "text/csv", "content": {"text/csv": {}}}, **REFUND_ERRORS},
+)
+def export_refunds(
+    since: Annotated[date, Query(alias="from", description="First day (UTC)")],
+    until: Annotated[date, Query(alias="to", description="Last day (UTC)")],
+) -> Response[str]:
+    import csv
+    import io
+
+    if until < since or (until - since).days >= MAX_EXPORT_DAYS:
+        raise Unprocessable(
+            f"`to` must be on or after `from` and the range at most {MAX_EXPORT_DAYS} days",
+            details={"reason_codes": ["bad_range"]},
+        )
+    refunds_store, _, _ = _refunds()
+    start = datetime.combine(since, datetime.min.time(), tzinfo=UTC)
+    end = datetime.combine(until + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    rows = refunds_store.movements_between(start, end)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in rows:
+        m = row["movement"]
+        writer.writerow(
+            [
+                m.created_at.isoformat(),
+                m.updated_at.isoformat(),
+                m.settled_at.isoformat() if m.settled_at else "",
+                row["rma"],
+                row["order_id"],
+                m.seq,
+                m.kind,
+                m.trigger,
+                m.status,
+                m.amount,
+                m.currency,
+                m.provider,
+                m.payment_id or "",
+                m.provider_refund_id or "",
+                m.credit_code or "",
+                m.failure_reason or "",
+                _csv_safe(m.reason or ""),
+                m.actor,
+                _csv_safe(m.actor_id or ""),
+                m.idempotency_key,
+            ]
+        )
+    filename = f"homeward-refunds-{since.isoformat()}-{until.isoformat()}.csv"
+    return Response(
+        200,
+        "text/csv; charset=utf-8",
+        out.getvalue(),
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _csv_safe(text: str) -> str:
+    """Free text opened in a spreadsheet must not run as a formula (CSV injection)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 # ---- webhook inbox: parked, failed and stuck events, and their replay ------------------------

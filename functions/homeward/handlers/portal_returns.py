@@ -20,7 +20,7 @@ from homeward.adapters.dynamodb.returns import ReturnsTable
 from homeward.adapters.policy import load_policy
 from homeward.adapters.storage import LabelFiles, presigned_photo_post
 from homeward.config import PortalReturnsSettings, load_settings
-from homeward.domain import return_service
+from homeward.domain import refunds, return_service
 from homeward.domain.states import Actor
 from homeward.handlers.api import (
     ERROR_RESPONSES,
@@ -55,8 +55,24 @@ app = create_app(max_body_bytes=settings.max_body_bytes)
 AUTH_ERRORS = error_docs({401: "Missing, invalid or expired token", 404: "Not this token's order or return"})
 
 
-def shopper_return(record: ReturnRecord, timeline: list[TimelineEntry]) -> ShopperReturn:
+def _parcel_eta(record: ReturnRecord) -> datetime | None:
+    """The return parcel's ETA from tracking, only where it can move the expected refund date."""
+    if record.label is None or (record.refund is not None and record.refund.trigger is not None):
+        return None
+    from homeward.adapters.dynamodb.tracking import TrackingTable
+    from homeward.models.tracking import normalize_tracking_number
+
+    parcel = TrackingTable(client("dynamodb"), settings.table_name).get_shipment(
+        normalize_tracking_number(record.label.tracking_number)
+    )
+    return parcel.eta if parcel else None
+
+
+def shopper_return(
+    record: ReturnRecord, timeline: list[TimelineEntry], *, parcel_eta: datetime | None = None
+) -> ShopperReturn:
     label = record.label
+    policy = load_policy(settings.return_policy_parameter)
     return ShopperReturn(
         rma=record.rma,
         order_id=record.order_id,
@@ -81,6 +97,7 @@ def shopper_return(record: ReturnRecord, timeline: list[TimelineEntry]) -> Shopp
         else None,
         label_status=return_service.label_status(record),
         label_error=record.label_error,
+        refund=refunds.shopper_refund(record, policy, parcel_eta=parcel_eta, now=datetime.now(UTC)),
         timeline=return_service.shopper_timeline(timeline),
     )
 
@@ -189,7 +206,7 @@ def list_returns(order_id: OrderIdPath) -> ShopperReturnList:
 def get_return(order_id: OrderIdPath, rma: RmaPath) -> ShopperReturn:
     portal.require_order(app, order_id)
     record, timeline = return_service.get_for_order(order_id, rma, store=store)
-    return shopper_return(record, timeline)
+    return shopper_return(record, timeline, parcel_eta=_parcel_eta(record))
 
 
 @app.post(

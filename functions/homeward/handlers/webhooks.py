@@ -10,8 +10,6 @@ a bad signature is 401, unreadable JSON 400, a wrong shape 422.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -24,8 +22,8 @@ from homeward.adapters.dynamodb.tracking import TrackingTable
 from homeward.config import WebhooksSettings, load_settings
 from homeward.domain.webhook_payloads import Ignored, parse_webhook
 from homeward.domain.webhook_signatures import verify
-from homeward.errors import MalformedRequest, NotFound, WebhookSignatureInvalid
-from homeward.handlers.api import ERROR_RESPONSES, create_app, error_docs
+from homeward.errors import NotFound, WebhookSignatureInvalid
+from homeward.handlers.api import ERROR_RESPONSES, create_app, error_docs, raw_body
 from homeward.models.tracking import PROVIDERS, WebhookAck
 from homeward.observability import logger, metrics
 
@@ -50,18 +48,6 @@ def webhook_secrets(provider: str) -> list[str]:
         value = secret_json(settings.webhook_secrets_secret).get(provider)
         configured = ",".join(value) if isinstance(value, list) else value
     return [part.strip() for part in str(configured or "").split(",") if part.strip()]
-
-
-def raw_body() -> bytes:
-    """The bytes the provider signed: API Gateway base64-encodes bodies it will not pass as text."""
-    event = app.current_event
-    body = event.get("body") or ""
-    if event.is_base64_encoded:
-        try:
-            return base64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError):
-            raise MalformedRequest("Body is not valid base64") from None
-    return body.encode()
 
 
 ProviderPath = Annotated[
@@ -99,7 +85,7 @@ def receive(provider: ProviderPath) -> Response[WebhookAck]:
     if provider not in PROVIDERS:
         raise NotFound(f"No webhook endpoint for {provider!r}", details={"providers": list(PROVIDERS)})
     now = datetime.now(UTC)
-    body = raw_body()
+    body = raw_body(app)
     secrets = webhook_secrets(provider)
     if not secrets:
         logger.error("webhook secret not configured", extra={"provider": provider})

@@ -78,6 +78,27 @@ class TrackingPolicy(Strict):
     )
 
 
+class RefundPolicy(Strict):
+    """How the money goes back (the trigger is `refund_trigger` on the policy itself)."""
+
+    grade_deduction_percent: dict[Literal["a", "b", "c", "d"], Percent] = Field(
+        default_factory=lambda: {"a": 0, "b": 10, "c": 25, "d": 50},
+        description="Percent of a line kept back per inspection grade (after refund_trigger=inspected)",
+    )
+    deduct_for_grade: bool = True
+    split_rule: Literal["proportional", "sequential"] = Field(
+        default="proportional", description="How one refund is spread over several payments"
+    )
+    settle_days: int = Field(default=5, ge=0, le=30, description="Days a card refund takes to show")
+    dropoff_days: int = Field(default=3, ge=0, le=30, description="Expected days from label to first scan")
+    inspection_days: int = Field(
+        default=2, ge=0, le=30, description="Expected days from delivery to inspection"
+    )
+    close_when_settled: bool = Field(
+        default=True, description="Close a received (or keep-the-item) return once its money has moved"
+    )
+
+
 class ReturnPolicy(Strict):
     version: Annotated[str, StringConstraints(min_length=1, max_length=40)]
     window_days: int = Field(default=30, ge=0, le=730)
@@ -102,6 +123,7 @@ class ReturnPolicy(Strict):
     warehouses: list[Warehouse] = Field(min_length=1)
     label: LabelSettings = Field(default_factory=LabelSettings)
     tracking: TrackingPolicy = Field(default_factory=TrackingPolicy)
+    refund: RefundPolicy = Field(default_factory=RefundPolicy)
     note_max_length: int = Field(default=500, ge=0, le=2000)
     max_photos_per_line: int = Field(default=5, ge=0, le=10)
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from homeward.models.common import ExternalId, Strict
 from homeward.models.policy import Address, Code, Resolution
+from homeward.models.refunds import RefundState, ShopperRefund
 
 Grade = Literal["a", "b", "c", "d"]
 Disposition = Literal["restock", "not_restock", "refurbish", "dispose"]
@@ -167,6 +168,7 @@ class ReturnRecord(BaseModel):
     label_error: str | None = Field(
         default=None, description="The carrier's message when it refused the label"
     )
+    refund: RefundState | None = Field(default=None, description="The money side, once a refund is planned")
 
 
 class TimelineEntry(BaseModel):
@@ -250,6 +252,7 @@ class ShopperReturn(BaseModel):
     label: ShopperLabel | None = None
     label_status: Literal["none", "pending", "issued", "failed", "expired", "voided"]
     label_error: str | None = None
+    refund: ShopperRefund | None = Field(default=None, description="Refund status, amounts and expected date")
     timeline: list[TimelineEntry]
 
 

@@ -6,13 +6,20 @@ get, approve, reject, cancel, receive, note, file on behalf; the stream -> SNS p
 labels (LabelsFunction on one `return.approved` record - the AWS calls per label purchase, with
 the sandbox carrier -, a redelivered duplicate, a carrier refusal, `return.cancelled` voiding a
 bought label; the portal's label link; ops retry-label; the hourly expiry job with one label
-to expire, or one to remind of) and tracking (WebhooksFunction storing a new event, a
+to expire, or one to remind of), tracking (WebhooksFunction storing a new event, a
 re-delivered one and refusing a bad signature; TrackingFunction on one stream record each -
 an event for an outbound parcel, one for a return parcel that moves the return, one parked
 for an unknown number, an order registering its parcel, a parcel re-driving its parked
-event -; the portal's tracking view; ops listing and replaying webhooks; the hourly watch).
-Each runs in a fresh child interpreter: first the cold invocation (it also fetches the
-function's secret from Secrets Manager), then a warm one of the same kind. Every call is
+event -; the portal's tracking view; ops listing and replaying webhooks; the hourly watch) and
+refunds (RefundsFunction on one domain event each - `return.delivered` planning a refund and
+sending it to the ledger provider, the same message again (a Powertools idempotency replay), a
+return not due yet, `refund.requested` sending a refund made by hand, and for one already
+sent -; the sweep settling one
+pending refund; PaymentWebhooksFunction applying a signed Stripe `refund.updated`, the same
+again and a bad signature; ops refunds by hand - new, replayed, over what remains -, retry
+and the CSV export; store credit read, redeemed and a redemption replayed; the portal's
+return with its refund). Each runs in a fresh child interpreter: first the cold invocation
+(it also fetches the function's secret from Secrets Manager), then a warm one of the same kind. Every call is
 recorded by a botocore `before-call` hook on boto3's default session (infra/bench/child.py),
 so the counts are what the handlers ask AWS for - retries excluded - against moto.
 
@@ -23,13 +30,18 @@ Idempotency-Key where a new return is expected. The expiry job's labels are boug
 (domain code with the clock set back) just before each of its invocations, so the cold and
 the warm run each find exactly one label due.
 
+Refund data comes from infra/bench/refunds.py (the bench refunds through the ledger provider,
+as the local stack does). The sweep runs with a day's quiet time (`Operation.env`) so it takes
+only the one refund seeded two days old, never what the other operations leave open; its warm
+call, with nothing left to settle, shows what every idle sweep costs (`warm_status`).
+
 Tracking data comes from infra/bench/tracking.py: orders with parcels of their own numbers,
 returns with labels (whose purchase registers the return parcel), webhooks stored by the real
 WebhooksFunction and parcels registered and events parked by the real TrackingFunction; the
 stream records are built from the items read back, as the table's stream would carry them.
 
-`slice_operations(stack)`, `returns_operations(stack)`, `label_operations(stack)` and
-`tracking_operations(stack)` (all: `operations(stack)`) are shared with
+`slice_operations(stack)`, `returns_operations(stack)`, `label_operations(stack)`,
+`tracking_operations(stack)` and `refund_operations(stack)` (all: `operations(stack)`) are shared with
 tests/infra/test_template.py, which checks each recorded call against the function's IAM
 statements in template.yaml.
 """
@@ -43,6 +55,25 @@ from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from infra.bench import stats
+from infra.bench.refunds import (
+    MANUAL_CREDIT,
+    MANUAL_REFUND,
+    PAYMENT_WEBHOOKS,
+    REFUND_SWEEP,
+    REFUNDS,
+    SWEEP_ENV,
+    check_sweep_takes_only,
+    credit_event,
+    ops_export_event,
+    ops_refund_event,
+    ops_retry_event,
+    portal_return_event,
+    redeem_event,
+    refund_message,
+    seed_refunds,
+    stripe_webhook,
+    sweep_event,
+)
 from infra.bench.returns import (
     DOMAIN_EVENTS,
     LABEL_EXPIRY,
@@ -101,6 +132,48 @@ MERCHANT = "homeward.handlers.merchant_api"
 PORTAL = "homeward.handlers.portal_api"
 SECRET_ONLY = ("Secrets Manager.GetSecretValue",)
 LABEL_PURCHASE = "labels: buy label (return.approved)"
+REFUND_TRIGGER = "refunds: return.delivered plans and sends the refund"
+# One automatic refund with the ledger provider, cold and warm alike (no secret in ledger mode, the
+# bundled policy): the idempotency record (PutItem, then UpdateItem with the result), the return
+# (GetItem), the order and its payment ledger (one Query), the planning transaction (return, its
+# events, the movement, the ledger reservation), the provider's refund (the ledger's PutItem), the
+# return again and the transaction recording the provider's answer.
+REFUND_TRIGGER_CALLS = {
+    "DynamoDB.PutItem": 2,
+    "DynamoDB.GetItem": 2,
+    "DynamoDB.Query": 1,
+    "DynamoDB.TransactWriteItems": 2,
+    "DynamoDB.UpdateItem": 1,
+}
+# refund.requested for a reserved refund (by hand): the idempotency record (PutItem, UpdateItem),
+# the return, the provider's refund (the ledger's PutItem), the return again, the recording transaction.
+REFUND_SEND_RESERVED = {
+    "DynamoDB.PutItem": 2,
+    "DynamoDB.GetItem": 2,
+    "DynamoDB.TransactWriteItems": 1,
+    "DynamoDB.UpdateItem": 1,
+}
+# A message with nothing to do: the idempotency record, the return read, the record's result.
+REFUND_NOTHING_TO_DO = {"DynamoDB.PutItem": 1, "DynamoDB.GetItem": 1, "DynamoDB.UpdateItem": 1}
+# The sweep, one pending refund: the open-refunds index (gsi2), the return, the provider's refund
+# (the ledger's GetItem), the return again and the transaction that settles it; then the
+# late-failure recheck index (gsi2), with nothing due.
+SWEEP_SETTLES_ONE = {"DynamoDB.Query": 2, "DynamoDB.GetItem": 3, "DynamoDB.TransactWriteItems": 1}
+# An idle sweep: the two index queries (open refunds, refunds due for their recheck).
+SWEEP_IDLE = {"DynamoDB.Query": 2}
+# Ops refund by hand: the idempotency record (PutItem, UpdateItem), the return, the order and its
+# ledger, the transaction that plans and reserves it.
+MANUAL_REFUND_CALLS = {
+    "DynamoDB.PutItem": 1,
+    "DynamoDB.GetItem": 1,
+    "DynamoDB.Query": 1,
+    "DynamoDB.TransactWriteItems": 1,
+    "DynamoDB.UpdateItem": 1,
+}
+REDEMPTION_CALLS = {"DynamoDB.TransactWriteItems": 1, "DynamoDB.GetItem": 1}
+# A Stripe webhook that moves a refund: the return (GetItem), again to record it, the transaction.
+WEBHOOK_APPLIED_CALLS = {"DynamoDB.GetItem": 2, "DynamoDB.TransactWriteItems": 1}
+PAYMENT_SECRET = SECRET_ONLY  # PaymentSecretsSecret: the Stripe webhook signing secret, read once
 # What one purchase with the sandbox carrier must call, cold and warm alike (it reads no secret):
 # the return (Query), the order (GetItem), the claim, the three files, the recording transaction.
 LABEL_PURCHASE_CALLS = {
@@ -121,6 +194,13 @@ class Operation(NamedTuple):
     exactly: dict[str, int] | None = None  # if set, the calls by API must be exactly these
     warm_exactly: dict[str, int] | None = None  # if set, the warm call's calls by API must be these
     body_status: str | None = None  # if set, the JSON body's "status" (e.g. accepted / duplicate)
+    warm_status: int | str | None = None  # if set, the warm call's outcome (else `status`)
+    cold_exactly: dict[str, int] | None = None  # if set, the cold call's calls by API must be these
+    env: dict[str, str] | None = None  # environment overrides for the child (a setting left at its default)
+
+    def expected(self, phase: str) -> int | str:
+        """The outcome the cold or the warm call must have."""
+        return self.warm_status if phase == "warm" and self.warm_status is not None else self.status
 
 
 def pair(
@@ -684,12 +764,191 @@ def tracking_operations(stack: BenchStack) -> list[Operation]:
     ]
 
 
+def refund_operations(stack: BenchStack) -> list[Operation]:
+    """Seed returns in every money state the refund operations need (infra/bench/refunds.py);
+    the operations."""
+    data = seed_refunds(stack, run_tag())
+    check_sweep_takes_only(stack, data["sweep"])
+    refunds_fn, sweep_fn = function_by_module(REFUNDS), function_by_module(REFUND_SWEEP)
+    payment_webhooks_fn = function_by_module(PAYMENT_WEBHOOKS)
+    ops_fn, merchant_fn = function_by_module(OPS_API), function_by_module(MERCHANT)
+    portal_fn = function_by_module(PORTAL_RETURNS)
+    tag = data.tag
+
+    def both(make) -> tuple[dict, dict]:
+        return make(0), make(1)
+
+    def message(purpose: str, event_type: str, seq: int):
+        return lambda n: refund_message(data[purpose][n], event_type, seq)
+
+    applied = [stripe_webhook(s.body) for s in data.stripe]
+    forged = [stripe_webhook(s.body, secret="whsec_not_the_secret") for s in data.stripe]
+    replay = ops_refund_event(stack, data["credit"][0].rma, MANUAL_CREDIT, data.manual_credit_key)
+    redeemed = redeem_event(stack, data.credit_code, data.redemption_key, f"#{tag}-paid-with-credit")
+    export = ops_export_event(stack, data.day, data.day)
+    credit = credit_event(stack, data.credit_code)
+    view = portal_return_event(stack, data["sent"][0])
+    return [
+        pair(
+            "refund sweep: 1 pending refund settled (warm: none due)",
+            "returns 1, succeeded 1",
+            sweep_fn,
+            sweep_event(),
+            sweep_event(),
+            warm_status="returns 0",
+            env=SWEEP_ENV,
+            cold_exactly=SWEEP_SETTLES_ONE,
+            warm_exactly=SWEEP_IDLE,
+        ),
+        pair(
+            REFUND_TRIGGER,
+            "ok",
+            refunds_fn,
+            *both(message("due", "return.delivered", 4)),
+            exactly=REFUND_TRIGGER_CALLS,
+        ),
+        pair(
+            "refunds: the same message again (idempotency)",
+            "ok",
+            refunds_fn,
+            data.handled[0],
+            data.handled[1],
+            exactly={"DynamoDB.PutItem": 1},  # the idempotency record's conditional put answers
+        ),
+        pair(
+            "refunds: return.approved, not due yet",
+            "ok",
+            refunds_fn,
+            *both(message("not_due", "return.approved", 2)),
+            exactly=REFUND_NOTHING_TO_DO,
+        ),
+        pair(
+            "refunds: refund.requested sends a refund made by hand",
+            "ok",
+            refunds_fn,
+            *both(message("requested", "refund.requested", 3)),
+            exactly=REFUND_SEND_RESERVED,
+        ),
+        pair(
+            "refunds: refund.requested for a refund already sent",
+            "ok",
+            refunds_fn,
+            *both(message("sent", "refund.requested", 7)),
+            exactly=REFUND_NOTHING_TO_DO,
+        ),
+        pair(
+            "payment webhooks: Stripe refund.updated (applied)",
+            200,
+            payment_webhooks_fn,
+            applied[0],
+            applied[1],
+            only=(*PAYMENT_SECRET, "DynamoDB.GetItem", "DynamoDB.TransactWriteItems"),
+            warm_exactly=WEBHOOK_APPLIED_CALLS,
+            body_status="applied",
+        ),
+        pair(
+            "payment webhooks: the same again (unchanged)",
+            200,
+            payment_webhooks_fn,
+            applied[0],
+            applied[1],
+            only=(*PAYMENT_SECRET, "DynamoDB.GetItem"),
+            warm_exactly={"DynamoDB.GetItem": 2},
+            body_status="unchanged",
+        ),
+        pair(
+            "payment webhooks: bad signature",
+            401,
+            payment_webhooks_fn,
+            forged[0],
+            forged[1],
+            only=PAYMENT_SECRET,
+            warm_exactly={},
+        ),
+        pair(
+            "ops: refund by hand",
+            202,
+            ops_fn,
+            *both(
+                lambda n: ops_refund_event(
+                    stack, data["manual"][n].rma, MANUAL_REFUND, f"bench-{tag}-by-hand-{n}"
+                )
+            ),
+            **_warm(MANUAL_REFUND_CALLS),
+        ),
+        pair("ops: refund by hand (replay)", 202, ops_fn, replay, replay, **_warm({"DynamoDB.PutItem": 1})),
+        pair(
+            "ops: refund by hand over the remaining",
+            409,
+            ops_fn,
+            *both(
+                lambda n: ops_refund_event(
+                    stack,
+                    data["manual"][n].rma,
+                    {**MANUAL_REFUND, "amount": 10**6},
+                    f"bench-{tag}-too-much-{n}",
+                )
+            ),
+            # the idempotency record is put, then deleted when the request fails
+            **_warm(
+                {"DynamoDB.PutItem": 1, "DynamoDB.GetItem": 1, "DynamoDB.Query": 1, "DynamoDB.DeleteItem": 1}
+            ),
+        ),
+        pair(
+            "ops: retry a failed refund",
+            202,
+            ops_fn,
+            *both(lambda n: ops_retry_event(stack, data["failed"][n].rma, {"reason": "Card replaced"})),
+            **_warm({"DynamoDB.GetItem": 1, "DynamoDB.Query": 1, "DynamoDB.TransactWriteItems": 1}),
+        ),
+        pair(
+            "ops: export refunds (CSV)",
+            200,
+            ops_fn,
+            export,
+            export,
+            **_warm({"DynamoDB.Query": 1, "DynamoDB.BatchGetItem": 1}),  # gsi1 keys, then the items
+        ),
+        pair(
+            "merchant: read store credit", 200, merchant_fn, credit, credit, **_warm({"DynamoDB.GetItem": 1})
+        ),
+        pair(
+            "merchant: redeem store credit",
+            200,
+            merchant_fn,
+            *both(
+                lambda n: redeem_event(
+                    stack, data.credit_code, f"bench-{tag}-redeem-{n}", f"#{tag}-checkout-{n}"
+                )
+            ),
+            **_warm(REDEMPTION_CALLS),
+        ),
+        pair(
+            "merchant: redeem store credit (replay)",
+            200,
+            merchant_fn,
+            redeemed,
+            redeemed,
+            **_warm(REDEMPTION_CALLS),  # the transaction is refused (already redeemed), then the read
+        ),
+        pair(
+            "portal: get return with its refund", 200, portal_fn, view, view, **_warm({"DynamoDB.Query": 1})
+        ),
+    ]
+
+
+def _warm(calls: dict[str, int]) -> dict:
+    """An API function's pins: these calls warm; cold, its secret's read on top."""
+    return {"only": (*SECRET_ONLY, *calls), "warm_exactly": calls}
+
+
 def operations(stack: BenchStack) -> list[Operation]:
     return (
         slice_operations(stack)
         + returns_operations(stack)
         + label_operations(stack)
         + tracking_operations(stack)
+        + refund_operations(stack)
     )
 
 
@@ -719,11 +978,12 @@ def run(ctx) -> dict:
     assert SHOPPER_EMAIL in load_event("portal_api.create_session")["body"].lower()
     results = {}
     for operation in operations(stack):
-        cold, warm = run_calls(stack, [operation.cold, operation.warm])["ops"]
-        for result in (cold, warm):
-            if result["status"] != operation.status:
+        cold, warm = run_calls(stack, [operation.cold, operation.warm], env=operation.env)["ops"]
+        for phase, result in (("cold", cold), ("warm", warm)):
+            if result["status"] != operation.expected(phase):
                 raise RuntimeError(
-                    f"{result['label']}: expected {operation.status}, got {result['status']} {result['body']}"
+                    f"{result['label']}: expected {operation.expected(phase)}, "
+                    f"got {result['status']} {result['body']}"
                 )
             extra = set(api_counts(result["calls"])) - set(operation.only or api_counts(result["calls"]))
             if extra:
@@ -737,13 +997,15 @@ def run(ctx) -> dict:
                     raise RuntimeError(
                         f"{result['label']}: answered {answered!r}, expected {operation.body_status!r}"
                     )
-        if operation.warm_exactly is not None and dict(api_counts(warm["calls"])) != operation.warm_exactly:
-            raise RuntimeError(
-                f"{warm['label']}: calls {dict(api_counts(warm['calls']))}, expected {operation.warm_exactly}"
-            )
+        for result, wanted in ((cold, operation.cold_exactly), (warm, operation.warm_exactly)):
+            if wanted is not None and dict(api_counts(result["calls"])) != wanted:
+                raise RuntimeError(
+                    f"{result['label']}: calls {dict(api_counts(result['calls']))}, expected {wanted}"
+                )
         results[operation.name] = {
             "function": operation.cold["function"],
             "status": operation.status,
+            **({"warm_status": operation.warm_status} if operation.warm_status is not None else {}),
             **{
                 phase: {
                     "calls": len(r["calls"]),
@@ -766,7 +1028,7 @@ def render(data: dict) -> str:
                 [
                     name if first else "",
                     o["function"].removesuffix("Function") if first else "",
-                    o["status"] if first else "",
+                    o["status"] if first else o.get("warm_status", ""),
                     phase,
                     o[phase]["calls"],
                     describe(o[phase]["detail"]),
@@ -786,12 +1048,20 @@ def render(data: dict) -> str:
         "re-reads the cold one's.\nWebhooks: a duplicate costs the same PutItem as a new event (its "
         "condition refuses it); a bad signature makes no call once the secrets are cached. Tracking "
         "runs on one stream record per invocation; a return parcel's event also reads the return "
-        "(Query) and moves it in the same transaction."
+        "(Query) and moves it in the same transaction.\nRefunds: the ledger provider (no network); a "
+        "Stripe refund adds the Stripe key's GetSecretValue on a cold start and the Stripe API call. "
+        "RefundsFunction wraps every message in Powertools idempotency (a PutItem before, an UpdateItem "
+        "after; a replay is the PutItem alone). The sweep's warm call found nothing due: one gsi2 Query "
+        "per idle run."
     )
     headers = ["operation", "function", "status", "phase", "calls", "by API"]
     summary = ""
     if purchase := data["operations"].get(LABEL_PURCHASE):
         summary = "\nAWS calls per label purchase (sandbox carrier): {} cold, {} warm - {}".format(
             purchase["cold"]["calls"], purchase["warm"]["calls"], describe(purchase["warm"]["detail"])
+        )
+    if refund := data["operations"].get(REFUND_TRIGGER):
+        summary += "\nAWS calls per automatic refund (ledger provider): {} - {}".format(
+            refund["warm"]["calls"], describe(refund["warm"]["detail"])
         )
     return stats.table(headers, rows, "llrlrl") + "\n" + note + summary

@@ -41,6 +41,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra.bench import stats
+from infra.bench.refunds import (
+    MANUAL_REFUND,
+    PURPOSES,
+    SWEEP_ENV,
+    RefundSeed,
+    credit_event,
+    ops_exchange_event,
+    ops_export_event,
+    ops_refund_event,
+    ops_retry_event,
+    redeem_event,
+    refund_message,
+    seed_refunds,
+    stripe_webhook,
+    sweep_event,
+)
 from infra.bench.returns import (
     TOO_SMALL,
     SeedReturn,
@@ -68,11 +84,13 @@ TITLE = "Cold start: import + first invocation, fresh interpreter per run"
 ORDER = 10
 GOAL_RATIO = 1.3
 BASELINE = "baseline"
-EXPECTED_STATUS = {200, 201, "ok"}  # "ok": a stream / queue batch with no failed record
+EXPECTED_STATUS = {200, 201, 202, "ok"}  # "ok": a stream / queue batch with no failed record
 # Scheduled jobs answer with counts: the expiry run must have expired the one label seeded for it.
 EXPECTED_BY_EVENT = {
     "label_expiry.hourly": "expired 1, reminded 0",
     "shipment_watch.hourly": "busy 0, delayed 0, redriven 0",
+    # Run with SWEEP_ENV: nothing the other scenarios leave open is old enough for it.
+    "refund_sweep.scheduled": "returns 0",
 }
 LABEL_FORMATS = ("pdf", "png", "zpl")
 
@@ -145,6 +163,7 @@ class ColdStartData:
     approved: list[str]
     to_label: list[tuple[str, str]]
     aged_orders: list[str]
+    refunds: RefundSeed | None = None
 
     @classmethod
     def seed(cls, stack: BenchStack, uses: int) -> ColdStartData:
@@ -171,6 +190,9 @@ class ColdStartData:
             orders[order_id] = body
             aged.append(order_id)
         seed(stack, orders, returns + approved + to_label)
+        # The refund scenarios' returns: one per run, each in the state its event needs.
+        per_run = ("due", "stripe", "manual", "failed", "exchange")
+        wanted = {purpose: 0 for purpose in PURPOSES} | dict.fromkeys(per_run, uses) | {"credit": 1}
         return cls(
             read,
             fresh,
@@ -178,6 +200,7 @@ class ColdStartData:
             [r.rma for r in approved],
             [(r.rma, r.order_id) for r in to_label],
             aged,
+            seed_refunds(stack, tag, wanted),
         )
 
     def take(self, pool: list, what: str):
@@ -195,11 +218,47 @@ def scenario_event(stack: BenchStack, name: str, data: ColdStartData) -> tuple[d
         (record,) = event["Records"]
         message = label_message(rma, order_id, record["messageAttributes"]["type"]["stringValue"])
         return message, lambda: label_stored(stack, rma)
+    if name in REFUND_SCENARIOS:
+        return REFUND_SCENARIOS[name](stack, data), None
     if name.startswith("label_expiry."):  # one label bought long enough ago to expire now
         order_id = data.take(data.aged_orders, "order for an aged label")
         seed_aged_labels(stack, aged_label_seed(order_id, "expire"))
         return event, None
     return _scenario_event(stack, name, event, data), None
+
+
+def _redeem_one_cent(stack: BenchStack, data: ColdStartData) -> dict:
+    refunds = data.refunds
+    event = redeem_event(stack, refunds.credit_code, f"cold-{uuid.uuid4().hex}", "#cold-start")
+    event["body"] = json.dumps({**json.loads(event["body"]), "amount": 1})  # a balance for every run
+    return event
+
+
+# Refund samples: each run on a return of its own in the state the event needs (infra/bench/refunds.py).
+REFUND_SCENARIOS: dict[str, Callable[[BenchStack, ColdStartData], dict]] = {
+    "refunds.return_delivered": lambda stack, data: refund_message(
+        data.take(data.refunds["due"], "delivered return to refund"), "return.delivered", 4
+    ),
+    "refund_sweep.scheduled": lambda stack, data: sweep_event(),
+    "payment_webhooks.stripe_refund": lambda stack, data: stripe_webhook(
+        data.take(data.refunds.stripe, "pending Stripe refund").body
+    ),
+    "ops_api.refund_by_hand": lambda stack, data: ops_refund_event(
+        stack,
+        data.take(data.refunds["manual"], "approved return").rma,
+        MANUAL_REFUND,
+        f"cold-{uuid.uuid4().hex}",
+    ),
+    "ops_api.retry_refunds": lambda stack, data: ops_retry_event(
+        stack, data.take(data.refunds["failed"], "failed refund").rma
+    ),
+    "ops_api.settle_exchange": lambda stack, data: ops_exchange_event(
+        stack, data.take(data.refunds["exchange"], "valued exchange").rma, 100
+    ),
+    "ops_api.export_refunds": lambda stack, data: ops_export_event(stack, data.refunds.day, data.refunds.day),
+    "merchant_api.get_credit": lambda stack, data: credit_event(stack, data.refunds.credit_code),
+    "merchant_api.redeem_credit": _redeem_one_cent,
+}
 
 
 def label_stored(stack: BenchStack, rma: str) -> str | None:
@@ -250,6 +309,8 @@ def prepare_event(
 
 def child_env(stack: BenchStack, scenario: Scenario, no_pyc_dir: str | None) -> dict:
     env = stack.child_env(scenario.fn)
+    if scenario.fn is not None and scenario.fn.module.endswith(".refund_sweep"):
+        env.update(SWEEP_ENV)
     if no_pyc_dir:
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         env["PYTHONPYCACHEPREFIX"] = no_pyc_dir  # stays empty: every import compiles from source

@@ -64,6 +64,22 @@ def query_all(ddb, action: str, **kwargs) -> list[dict]:
         raise translate_error(exc, action) from exc
 
 
+def batch_get_all(ddb, table: str, keys: list[dict], action: str, **options) -> list[dict]:
+    """Every item of `keys` (in no particular order): BatchGetItem 100 keys at a time,
+    following UnprocessedKeys. `options`: ConsistentRead, ProjectionExpression..."""
+    items: list[dict] = []
+    try:
+        for start in range(0, len(keys), 100):
+            request = {table: {"Keys": keys[start : start + 100], **options}}
+            while request:
+                result = ddb.batch_get_item(RequestItems=request)
+                items += result.get("Responses", {}).get(table, [])
+                request = result.get("UnprocessedKeys") or None
+    except (ClientError, BotoCoreError) as exc:
+        raise translate_error(exc, action) from exc
+    return items
+
+
 def transact(ddb, items: list[dict], reasons_by_index: dict[int, str], action: str) -> None:
     """TransactWriteItems with cancellations translated: a failed condition becomes Conflict
     with the reason named for the first failing item (`reasons_by_index`), contention or

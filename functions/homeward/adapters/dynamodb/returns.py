@@ -11,6 +11,7 @@ from homeward.adapters.dynamodb import (
     GSI1,
     GSI2,
     RESERVED,
+    batch_get_all,
     n_attr,
     order_key,
     query_all,
@@ -42,12 +43,8 @@ class ReturnsTable:
             raise translate_error(exc, "read order") from exc
         if item is None:
             return None
-        document = json.loads(item["doc"]["S"])
-        document.update(
-            order_id=order_id, version=int(item["version"]["N"]), received_at=item["updated_at"]["S"]
-        )
         reserved = {k.removeprefix(RESERVED): int(v["N"]) for k, v in item.items() if k.startswith(RESERVED)}
-        return Order.model_validate(document), reserved
+        return order_from_item(order_id, item), reserved
 
     def customer_returns_since(self, customer_fp: str, since: datetime) -> int:
         try:
@@ -90,7 +87,7 @@ class ReturnsTable:
             for i in items
             if i["sk"]["S"].startswith("EVENT#")
         ]
-        return _return_from_item(record), sorted(timeline, key=lambda e: e.seq)
+        return return_from_item(record), sorted(timeline, key=lambda e: e.seq)
 
     def returns_for_order(self, order_id: str) -> list[ReturnRecord]:
         try:
@@ -104,22 +101,11 @@ class ReturnsTable:
                 or {}
             )
             rmas = sorted(item.get("return_rmas", {}).get("SS", []))
-            records: list[ReturnRecord] = []
-            for start in range(0, len(rmas), 100):  # BatchGetItem takes 100 keys
-                request = {
-                    self._table: {
-                        "Keys": [_return_key(r) for r in rmas[start : start + 100]],
-                        "ConsistentRead": True,
-                    }
-                }
-                while request:
-                    result = self._ddb.batch_get_item(RequestItems=request)
-                    records += [
-                        _return_from_item(i) for i in result.get("Responses", {}).get(self._table, [])
-                    ]
-                    request = result.get("UnprocessedKeys") or None
         except (ClientError, BotoCoreError) as exc:
             raise translate_error(exc, "list returns") from exc
+        keys = [return_key(r) for r in rmas]
+        items = batch_get_all(self._ddb, self._table, keys, "list returns", ConsistentRead=True)
+        records = [return_from_item(i) for i in items]
         return sorted(records, key=lambda r: r.created_at)
 
     def returns_by_status(
@@ -289,14 +275,21 @@ class ReturnsTable:
         transact(self._ddb, items, reasons_by_index, action)
 
 
-def _return_key(rma: str) -> dict:
+def order_from_item(order_id: str, item: dict) -> Order:
+    """The stored order document with our bookkeeping fields."""
+    document = json.loads(item["doc"]["S"])
+    document.update(order_id=order_id, version=int(item["version"]["N"]), received_at=item["updated_at"]["S"])
+    return Order.model_validate(document)
+
+
+def return_key(rma: str) -> dict:
     return {"pk": s_attr(f"RETURN#{rma}"), "sk": s_attr("RETURN")}
 
 
 def _return_item(record: ReturnRecord) -> dict:
     created = utc_iso(record.created_at)
     return {
-        **_return_key(record.rma),
+        **return_key(record.rma),
         "entity": s_attr("return"),
         "doc": s_attr(record.model_dump_json()),
         "version": n_attr(record.version),
@@ -317,7 +310,7 @@ def _return_item(record: ReturnRecord) -> dict:
     }
 
 
-def _return_from_item(item: dict) -> ReturnRecord:
+def return_from_item(item: dict) -> ReturnRecord:
     return ReturnRecord.model_validate_json(item["doc"]["S"])
 
 

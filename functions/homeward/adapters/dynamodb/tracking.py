@@ -29,6 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from homeward.adapters.dynamodb import (
     GSI1,
     GSI2,
+    batch_get_all,
     n_attr,
     query_all,
     s_attr,
@@ -466,22 +467,8 @@ class TrackingTable:
         return query_all(self._ddb, "query", TableName=self._table, **kwargs)
 
     def _batch_get(self, keys: list[dict]) -> list[Shipment]:
-        found: list[Shipment] = []
-        pending = keys
-        try:
-            while pending:
-                chunk, pending = pending[:100], pending[100:]
-                request = {self._table: {"Keys": chunk, "ProjectionExpression": "doc"}}
-                while request:
-                    result = self._ddb.batch_get_item(RequestItems=request)
-                    found += [
-                        Shipment.model_validate_json(i["doc"]["S"])
-                        for i in result.get("Responses", {}).get(self._table, [])
-                    ]
-                    request = result.get("UnprocessedKeys") or None
-        except (ClientError, BotoCoreError) as exc:
-            raise translate_error(exc, "read shipments") from exc
-        return found
+        items = batch_get_all(self._ddb, self._table, keys, "read shipments", ProjectionExpression="doc")
+        return [Shipment.model_validate_json(i["doc"]["S"]) for i in items]
 
     def _transact(self, items: list[dict], reasons_by_index: dict[int, str], action: str) -> None:
         transact(self._ddb, items, reasons_by_index, action)
