@@ -255,6 +255,25 @@ def test_inspection_before_the_trigger_refunds_accepted_units_minus_the_grade_de
     assert done.status == "closed"  # received and refunded: nothing left to do
 
 
+def test_returns_of_one_order_never_refund_more_than_its_payment_captured(aws):
+    short = recent_order()
+    short["payments"][0]["captured"] = 2500  # the rest was paid with a gift card the shop did not report
+    assert put_order(short).status == 201
+    token = sign_in().body["token"]
+    first = start(token, key="first-return-0001").body["rma"]
+    second = start(token, key="second-return-002").body["rma"]
+    for rma in (first, second):
+        move(rma, "first_scan", "deliver")
+        deliver_message(rma, "return.delivered")
+    paid = [record(rma).refund for rma in (first, second)]
+    assert paid[0].movements[0].amount == record(first).preview.refund_total
+    assert sum(m.amount for state in paid for m in state.movements) == 2500
+    assert paid[1].amounts.capped_by == record(second).preview.refund_total - paid[1].movements[0].amount
+    assert ledger_items()["P1"] == {"captured": 2500, "available": 0, "reserved": 0, "refunded": 2500}
+    notes = [e for e in ops_get(second).body["timeline"] if e["type"] == "return.note_added"]
+    assert notes and notes[0]["data"]["reason"] == "refund_capped"
+
+
 def test_keep_the_item_returns_are_refunded_at_approval_and_closed(aws):
     cheap = recent_order(
         lines=[{"line_id": "L1", "sku": "SOCK", "title": "Socks", "quantity": 1, "unit_price": 800}],
