@@ -83,3 +83,9 @@ bench: setup
 
 clean:
 	rm -rf .aws-sam .pytest_cache .hypothesis $(VENV) $(TOOLS)
+
+# Every notification in every locale as HTML + text (+ a PNG each if /usr/bin/chromium exists) in
+# email-previews/, with an index.html. ARGS="--out DIR --no-screenshots" to change that.
+.PHONY: preview-emails
+preview-emails: setup
+	$(PY) -m infra.preview_emails $(ARGS)

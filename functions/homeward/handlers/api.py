@@ -201,6 +201,13 @@ class PortalAuth:
 
         return PortalTokens(secret_values(self._secret_id), self._ttl)
 
+    def links(self):
+        """The signer of unsubscribe and survey links: the same keys, other purposes (salts)."""
+        from homeward.adapters.secrets import secret_values
+        from homeward.domain.notifications import LinkTokens
+
+        return LinkTokens(secret_values(self._secret_id))
+
     def order_id(self, app: APIGatewayHttpResolver) -> str:
         """The one order the caller's token opens, or 401."""
         token = bearer_token(app)

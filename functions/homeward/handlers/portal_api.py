@@ -8,15 +8,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import cache
+from typing import Annotated
 
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 
 from homeward.adapters.aws import client
 from homeward.adapters.dynamodb.orders import OrdersTable
 from homeward.config import PortalApiSettings, load_settings
 from homeward.domain import auth, orders
-from homeward.errors import TooManyRequests, Unauthorized
+from homeward.errors import NotFound, TooManyRequests, Unauthorized
 from homeward.handlers.api import ERROR_RESPONSES, OrderIdPath, PortalAuth, create_app, error_docs
+from homeward.models.notifications import FeedbackIn, FeedbackOut, Unsubscribed
 from homeward.models.orders import PortalSession, ShopperOrder, SignInRequest
 from homeward.models.tracking import OrderTracking
 from homeward.observability import logger, metrics
@@ -111,6 +115,79 @@ def get_tracking(order_id: OrderIdPath) -> OrderTracking:
         _parcels().order_parcels(order_id), key=lambda p: (p.direction != "outbound", p.registered_at)
     )
     return OrderTracking(order_id=order_id, parcels=[parcel_view(p) for p in parcels])
+
+
+# ---- notifications: one-click unsubscribe and the satisfaction survey ----------------------
+
+
+@cache
+def _notifications():
+    from homeward.adapters.dynamodb.notifications import NotificationsTable
+
+    return NotificationsTable(client("dynamodb"), settings.table_name)
+
+
+UnsubscribeToken = Annotated[str, Query(min_length=10, max_length=1000, description="From the email's link")]
+UNSUBSCRIBE_DOCS = {
+    200: {"description": "Unsubscribed", "content": {"application/json": {"model": Unsubscribed}}},
+    **error_docs({401: "Not a valid unsubscribe link"}),
+    **ERROR_RESPONSES,
+}
+
+
+def _unsubscribe(token: str) -> Unsubscribed:
+    customer_fp, channel = portal.links().check_unsubscribe(token)
+    name = "email_opt_out" if channel == "email" else "sms_opt_out"
+    _notifications().set_preference(customer_fp, name, True, now=datetime.now(UTC))
+    metrics.add_metric(name="Unsubscribed", unit="Count", value=1)
+    logger.info("unsubscribed", extra={"channel": channel})
+    return Unsubscribed(channel=channel)
+
+
+@app.get(
+    "/portal/unsubscribe",
+    summary="Unsubscribe (the link in every email)",
+    description="Idempotent: the signed link names one customer and a channel, never an order.",
+    tags=["Portal"],
+    responses=UNSUBSCRIBE_DOCS,
+)
+def unsubscribe_link(token: UnsubscribeToken) -> Unsubscribed:
+    return _unsubscribe(token)
+
+
+@app.post(
+    "/portal/unsubscribe",
+    summary="One-click unsubscribe (RFC 8058 List-Unsubscribe-Post)",
+    tags=["Portal"],
+    responses=UNSUBSCRIBE_DOCS,
+)
+def unsubscribe_one_click(token: UnsubscribeToken) -> Unsubscribed:
+    return _unsubscribe(token)
+
+
+@app.post(
+    "/portal/feedback",
+    summary="Answer the satisfaction survey of a closed return",
+    description="Rating 1-5 and an optional comment; the signed survey link (30 days) names the return.",
+    tags=["Portal"],
+    responses={
+        201: {"description": "Stored", "content": {"application/json": {"model": FeedbackOut}}},
+        **error_docs({401: "Not a valid or an expired survey link", 404: "No such return"}),
+        **ERROR_RESPONSES,
+    },
+)
+def give_feedback(answer: FeedbackIn) -> Response[FeedbackOut]:
+    from homeward.adapters.dynamodb.refunds import RefundsTable
+
+    rma = portal.links().check_survey(answer.token)
+    record = RefundsTable(client("dynamodb"), settings.table_name).get_return(rma)
+    if record is None:
+        raise NotFound("Return not found")
+    comment = answer.comment.strip() if answer.comment and answer.comment.strip() else None
+    _notifications().save_feedback(rma, record.order_id, answer.rating, comment, now=datetime.now(UTC))
+    metrics.add_metric(name="SurveyAnswers", unit="Count", value=1)
+    metrics.add_metadata(key="rating", value=answer.rating)
+    return Response(201, "application/json", FeedbackOut(rma=rma, rating=answer.rating, comment=comment))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -45,6 +45,19 @@ PhoneE164 = Annotated[str, StringConstraints(max_length=32), AfterValidator(_che
 Locale = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
 
 
+def _check_time_zone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("must be an IANA time zone such as Europe/Berlin") from None
+    return value
+
+
+TimeZone = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_check_time_zone)]
+
+
 class Strict(BaseModel):
     """Request models reject unknown fields so typos surface as 422s, not silent drops."""
 

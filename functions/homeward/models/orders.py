@@ -7,7 +7,16 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, model_validator
 
-from homeward.models.common import Currency, Email, ExternalId, Locale, MinorUnits, PhoneE164, Strict
+from homeward.models.common import (
+    Currency,
+    Email,
+    ExternalId,
+    Locale,
+    MinorUnits,
+    PhoneE164,
+    Strict,
+    TimeZone,
+)
 
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Tag = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-:. ]{1,64}$")]
@@ -32,6 +41,11 @@ class Customer(Strict):
     name: ShortText | None = None
     locale: Locale = "en"
     address: Address | None = None
+    time_zone: TimeZone | None = Field(
+        default=None,
+        description="IANA zone, e.g. Europe/Berlin: SMS wait out quiet hours (21:00-08:00) there",
+    )
+    sms_opt_in: bool = Field(default=False, description="The shopper agreed at checkout to updates by SMS")
 
 
 class OrderLine(Strict):

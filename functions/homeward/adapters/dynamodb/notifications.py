@@ -1,0 +1,169 @@
+"""Notifications in the table: a record per (event, channel) written before sending, customer
+preferences, and survey answers.
+
+    entity          pk                     sk              notes
+    notification    NOTIFY#<event id>      CH#<channel>    status sending|sent|failed|undeliverable|
+                                                           deferred; TTL 90 days
+    preferences     PREFS#<email fp>       PREFS           email_opt_out, sms_opt_in, sms_opt_out
+    feedback        FEEDBACK#<rma>         FEEDBACK        rating 1-5, comment (gsi1 FEEDBACK#<yyyy-mm>)
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from homeward.adapters.dynamodb import n_attr, s_attr, translate_error, utc_iso
+from homeward.domain.notifications import Preferences
+
+KEEP = timedelta(days=90)
+
+
+def _notify_key(event_id: str, channel: str) -> dict:
+    return {"pk": s_attr(f"NOTIFY#{event_id}"), "sk": s_attr(f"CH#{channel}")}
+
+
+def _prefs_key(customer_fp: str) -> dict:
+    return {"pk": s_attr(f"PREFS#{customer_fp}"), "sk": s_attr("PREFS")}
+
+
+class NotificationsTable:
+    def __init__(self, client, table_name: str) -> None:
+        self._ddb = client
+        self._table = table_name
+
+    def claim(self, event_id: str, channel: str, *, kind: str, now: datetime) -> bool:
+        """Record that this (event, channel) is being sent; False if it already was (or is).
+
+        A `deferred` record (an SMS waiting out quiet hours) or a `retry` one (throttled) may
+        be claimed again; anything else means: never send twice.
+        """
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item={
+                    **_notify_key(event_id, channel),
+                    "entity": s_attr("notification"),
+                    "kind": s_attr(kind),
+                    "status": s_attr("sending"),
+                    "at": s_attr(utc_iso(now)),
+                    "expires_at": n_attr(int((now + KEEP).timestamp())),
+                },
+                ConditionExpression="attribute_not_exists(pk) OR #s IN (:deferred, :retry)",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":deferred": s_attr("deferred"), ":retry": s_attr("retry")},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise translate_error(exc, "claim notification") from exc
+        except BotoCoreError as exc:
+            raise translate_error(exc, "claim notification") from exc
+        return True
+
+    def mark(
+        self, event_id: str, channel: str, status: str, *, detail: str | None = None, now: datetime
+    ) -> None:
+        names = {"#s": "status"}
+        values = {":s": s_attr(status), ":at": s_attr(utc_iso(now))}
+        expression = "SET #s = :s, updated_at = :at"
+        if detail:
+            expression += ", detail = :d"
+            values[":d"] = s_attr(detail[:500])
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=_notify_key(event_id, channel),
+                UpdateExpression=expression,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise translate_error(exc, "record notification") from exc
+
+    def status(self, event_id: str, channel: str) -> str | None:
+        try:
+            item = self._ddb.get_item(
+                TableName=self._table, Key=_notify_key(event_id, channel), ConsistentRead=True
+            ).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise translate_error(exc, "read notification") from exc
+        return item["status"]["S"] if item else None
+
+    def preferences(self, customer_fp: str) -> Preferences:
+        try:
+            item = self._ddb.get_item(TableName=self._table, Key=_prefs_key(customer_fp)).get("Item") or {}
+        except (ClientError, BotoCoreError) as exc:
+            raise translate_error(exc, "read preferences") from exc
+        return Preferences(
+            email_opt_out=item.get("email_opt_out", {}).get("BOOL", False),
+            sms_opt_in=item.get("sms_opt_in", {}).get("BOOL", False),
+            sms_opt_out=item.get("sms_opt_out", {}).get("BOOL", False),
+        )
+
+    def set_preference(self, customer_fp: str, name: str, value: bool, *, now: datetime) -> None:
+        if name not in ("email_opt_out", "sms_opt_in", "sms_opt_out"):
+            raise ValueError(f"unknown preference {name!r}")
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=_prefs_key(customer_fp),
+                UpdateExpression="SET #n = :v, entity = :e, updated_at = :at",
+                ExpressionAttributeNames={"#n": name},
+                ExpressionAttributeValues={
+                    ":v": {"BOOL": value},
+                    ":e": s_attr("preferences"),
+                    ":at": s_attr(utc_iso(now)),
+                },
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise translate_error(exc, "save preferences") from exc
+
+    def save_feedback(
+        self, rma: str, order_id: str, rating: int, comment: str | None, *, now: datetime
+    ) -> None:
+        """One answer per return; a second answer replaces the first (the shopper changed their mind)."""
+        values = {
+            ":e": s_attr("feedback"),
+            ":rma": s_attr(rma),
+            ":o": s_attr(order_id),
+            ":r": n_attr(rating),
+            ":at": s_attr(utc_iso(now)),
+            ":g1": s_attr(f"FEEDBACK#{utc_iso(now)[:7]}"),
+            ":g1s": s_attr(f"{utc_iso(now)}#{rma}"),
+        }
+        expression = (
+            "SET entity = :e, rma = :rma, order_id = :o, rating = :r, #at = :at, gsi1pk = :g1, gsi1sk = :g1s"
+        )
+        if comment:
+            expression += ", #c = :c"
+            values[":c"] = s_attr(comment)
+        else:
+            expression += " REMOVE #c"
+        try:
+            # UpdateItem (not PutItem): the portal function writes nothing else whole.
+            self._ddb.update_item(
+                TableName=self._table,
+                Key={"pk": s_attr(f"FEEDBACK#{rma}"), "sk": s_attr("FEEDBACK")},
+                UpdateExpression=expression,
+                ExpressionAttributeNames={"#at": "at", "#c": "comment"},
+                ExpressionAttributeValues=values,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise translate_error(exc, "save feedback") from exc
+
+    def feedback(self, rma: str) -> dict | None:
+        try:
+            item = self._ddb.get_item(
+                TableName=self._table, Key={"pk": s_attr(f"FEEDBACK#{rma}"), "sk": s_attr("FEEDBACK")}
+            ).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise translate_error(exc, "read feedback") from exc
+        if not item:
+            return None
+        return {
+            "rating": int(item["rating"]["N"]),
+            "comment": item.get("comment", {}).get("S"),
+            "at": item["at"]["S"],
+        }
