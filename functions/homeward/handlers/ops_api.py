@@ -217,15 +217,22 @@ RequiredIdempotencyKey = Annotated[
 
 
 @cache
-def _refunds():
-    # Imported on first use: most ops calls are about returns, and idempotency costs ~25 ms to import.
+def _refund_store():
+    # Imported on first use: most ops calls are about returns.
+    from homeward.adapters.dynamodb.refunds import RefundsTable
+
+    return RefundsTable(client("dynamodb"), settings.table_name)
+
+
+@cache
+def _idempotent_refund():
+    """(config, the refund-by-hand operation under Powertools idempotency). Only that route
+    needs it: the import costs ~25 ms, which retry, exchange and export do not pay."""
     from aws_lambda_powertools.utilities.idempotency import (
         DynamoDBPersistenceLayer,
         IdempotencyConfig,
         idempotent_function,
     )
-
-    from homeward.adapters.dynamodb.refunds import RefundsTable
 
     config = IdempotencyConfig(
         event_key_jmespath="[rma, key]",
@@ -240,7 +247,6 @@ def _refunds():
         expiry_attr="expires_at",
         boto3_client=client("dynamodb"),
     )
-    refunds_store = RefundsTable(client("dynamodb"), settings.table_name)
 
     @idempotent_function(data_keyword_argument="command", config=config, persistence_store=persistence)
     def refund_by_hand(command: dict) -> dict:
@@ -252,13 +258,13 @@ def _refunds():
             ManualRefundRequest.model_validate(command["request"]),
             intent_key=command["key"],
             actor_id=command["actor"],
-            store=refunds_store,
+            store=_refund_store(),
             policy=load_policy(settings.return_policy_parameter),
             now=_now(),
         )
         return _accepted(record, left).model_dump(mode="json")
 
-    return refunds_store, config, refund_by_hand
+    return config, refund_by_hand
 
 
 def _accepted(record, left: int):
@@ -294,7 +300,7 @@ def refund_by_hand(
         IdempotencyValidationError,
     )
 
-    _, config, refund = _refunds()
+    config, refund = _idempotent_refund()
     config.register_lambda_context(app.lambda_context)
     command = {
         "rma": rma,
@@ -329,7 +335,7 @@ def retry_refunds(
 ) -> Response[MoneyMovementAccepted]:
     from homeward.domain import refund_service
 
-    refunds_store, _, _ = _refunds()
+    refunds_store = _refund_store()
     record, left = refund_service.retry_failed(
         rma,
         as_store_credit=request.as_store_credit,
@@ -358,7 +364,7 @@ def settle_exchange(
 ) -> Response[MoneyMovementAccepted]:
     from homeward.domain import refund_service
 
-    refunds_store, _, _ = _refunds()
+    refunds_store = _refund_store()
     record, left = refund_service.settle_exchange(
         rma,
         request,
@@ -417,7 +423,7 @@ def export_refunds(
             f"`to` must be on or after `from` and the range at most {MAX_EXPORT_DAYS} days",
             details={"reason_codes": ["bad_range"]},
         )
-    refunds_store, _, _ = _refunds()
+    refunds_store = _refund_store()
     start = datetime.combine(since, datetime.min.time(), tzinfo=UTC)
     end = datetime.combine(until + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
     rows = refunds_store.movements_between(start, end)
