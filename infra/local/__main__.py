@@ -9,7 +9,7 @@ import argparse
 import json
 import signal
 import sys
-import threading
+import time
 from pathlib import Path
 
 from infra.local.console import say
@@ -100,7 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         stack.start()
         print(banner(stack), flush=True)
-        threading.Event().wait()
+        # Polled rather than one endless wait: the kernel may hand Ctrl-C to a worker thread, and
+        # a main thread blocked on a lock without a timeout would then never run the handler.
+        while True:
+            time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     except (OSError, TemplateError, RuntimeError) as exc:

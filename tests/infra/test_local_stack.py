@@ -529,3 +529,25 @@ def test_signals_stop_everything_with_exit_code_0(signum):
     assert code == 0, output
     assert "stopped" in output and "Traceback" not in output
     assert port_is_free(process.moto_port)  # moto went down with it
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux thread ids")
+def test_ctrl_c_stops_the_stack_even_when_the_kernel_hands_it_to_a_worker_thread():
+    """A process-wide signal may land on any thread; CI once saw the stack ignore it this way."""
+    import ctypes
+    import platform
+
+    tgkill = {"x86_64": 234, "aarch64": 131}.get(platform.machine())  # no libc wrapper before glibc 2.30
+    if tgkill is None:
+        pytest.skip(f"tgkill syscall number unknown on {platform.machine()}")
+    libc = ctypes.CDLL(None, use_errno=True)
+    with running_stack("--template", str(TEMPLATE), "--no-demo") as process:
+        pid = process.process.pid
+        workers = sorted(int(t.name) for t in Path(f"/proc/{pid}/task").iterdir() if int(t.name) != pid)
+        assert workers, "the stack runs its pollers and servers on threads"
+        assert libc.syscall(tgkill, pid, workers[-1], signal.SIGINT) == 0, ctypes.get_errno()
+        code = process.process.wait(timeout=20)
+        output = process.output()
+
+    assert code == 0, output
+    assert "stopped" in output and "Traceback" not in output
