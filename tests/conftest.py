@@ -53,6 +53,11 @@ TEST_ENV = {
     # Refunds through the ledger provider, settled at once; tests that need `pending` use their own.
     "REFUND_PROVIDER_MODE": "ledger",
     "LEDGER_SETTLE_SECONDS": "0",
+    # Shopper notifications: SES sender (its identity is verified in the `aws` fixture), links.
+    "SENDER_EMAIL": "returns@shop.example",
+    "API_URL": "https://api.shop.example",
+    "PORTAL_URL": "https://returns.shop.example",
+    "BRAND_NAME": "Linen & Loom",
 }
 os.environ.update(TEST_ENV)
 
@@ -121,4 +126,5 @@ def aws():
         boto3.client("s3").create_bucket(Bucket=TEST_ENV["PHOTOS_BUCKET"])
         boto3.client("s3").create_bucket(Bucket=TEST_ENV["LABELS_BUCKET"])
         boto3.client("sns").create_topic(Name="homeward-test-domain-events")
+        boto3.client("sesv2").create_email_identity(EmailIdentity=TEST_ENV["SENDER_EMAIL"])
         yield

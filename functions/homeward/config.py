@@ -108,3 +108,14 @@ class PaymentsSettings(CommonSettings):
     ledger_settle_seconds: float = Field(default=30, alias="LEDGER_SETTLE_SECONDS", ge=0, le=86400)
     refund_queue_url: str | None = Field(default=None, alias="REFUND_QUEUE_URL")
     sweep_quiet_seconds: int = Field(default=120, alias="REFUND_SWEEP_QUIET_SECONDS", ge=0, le=86400)
+
+
+class NotificationsSettings(CommonSettings):
+    """The shopper notifications. Brand and portal settings are read by `Brand.from_env`
+    (BRAND_NAME, BRAND_PRIMARY_COLOR, BRAND_ACCENT_COLOR, BRAND_LOGO_URL, SUPPORT_EMAIL, PORTAL_URL)."""
+
+    portal_signing_key_secret: str = Field(alias="PORTAL_SIGNING_KEY_SECRET", min_length=1)
+    sender_email: str = Field(alias="SENDER_EMAIL", pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    api_url: str = Field(alias="API_URL", pattern=r"^https?://\S+$")  # unsubscribe links point here
+    notification_queue_url: str | None = Field(default=None, alias="NOTIFICATION_QUEUE_URL")
+    sms_sender_id: str | None = Field(default=None, alias="SMS_SENDER_ID")

@@ -121,7 +121,17 @@ def calls(ops_path: str) -> dict:
         # The API parameters (before-call only sees the serialised request): keep the resource names.
         names = {
             k: params[k]
-            for k in ("TableName", "IndexName", "SecretId", "TopicArn", "Bucket", "Key", "Name", "QueueUrl")
+            for k in (
+                "TableName",
+                "IndexName",
+                "SecretId",
+                "TopicArn",
+                "Bucket",
+                "Key",
+                "Name",
+                "QueueUrl",
+                "FromEmailAddress",
+            )
             if k in params
         }
         if "RequestItems" in params:

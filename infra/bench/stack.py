@@ -226,6 +226,15 @@ class BenchStack:
                     "QueueArn"
                 ]
                 self.attrs[(logical_id, "Arn")] = arn
+            elif kind == "AWS::SES::EmailIdentity":
+                identity = str(resolve(resource["Properties"]["EmailIdentity"], self.refs, self.attrs))
+                self.client("sesv2").create_email_identity(EmailIdentity=identity)
+                self.refs[logical_id] = identity
+            elif kind == "AWS::Serverless::HttpApi":
+                self.refs[logical_id] = f"{logical_id.lower()}bench"
+                self.attrs[(logical_id, "ApiEndpoint")] = (
+                    f"https://{logical_id.lower()}bench.execute-api.{REGION}.amazonaws.com"
+                )
             else:
                 self.refs.setdefault(logical_id, f"{logical_id}-bench")
         self.table_name = next(

@@ -4,7 +4,9 @@
 * No Allow with NotAction / NotResource (both are wildcards in disguise).
 * Data actions (DynamoDB, S3, SQS, SNS Publish, Secrets Manager, SSM, SES, KMS) never on
   Resource "*" nor on a wildcard ARN; name the table, index, secret, queue, topic or SES
-  identity. The one allowance: S3 object keys under a prefix (`${Bucket.Arn}/labels/*`).
+  identity. Two allowances: S3 object keys under a prefix (`${Bucket.Arn}/labels/*`), and
+  `sns:Publish` on "*" (SMS to a phone number has no ARN) in a document that also denies
+  `sns:Publish` on every topic (`arn:${AWS::Partition}:sns:*:*:*`): texts, never topics.
 * No AWS managed policies (AmazonDynamoDBFullAccess ...) and no broad SAM policy templates
   (DynamoDBCrudPolicy grants Scan, DeleteItem and BatchWriteItem on every index, S3CrudPolicy
   DeleteObject on every key): write an explicit statement. A few narrow templates, scoped to
@@ -75,6 +77,21 @@ def _candidates(value) -> list[str]:
         if fn == "Fn::If" and isinstance(arg, list) and len(arg) == 3:
             return _candidates(arg[1]) + _candidates(arg[2])
     return ["<expression>"]
+
+
+_ANY_TOPIC = re.compile(r"^arn:(?:aws[a-z-]*|<AWS::Partition>):sns:\*:\*:\*$")
+
+
+def _denies_every_topic(statements: list) -> bool:
+    """A Deny of sns:Publish on every topic ARN: what turns `sns:Publish` on "*" into SMS only."""
+    for statement in statements:
+        if not isinstance(statement, dict) or statement.get("Effect") != "Deny":
+            continue
+        actions = [a.lower() for a in _candidates(statement.get("Action"))]
+        resources = _candidates(statement.get("Resource"))
+        if "sns:publish" in actions and any(_ANY_TOPIC.match(r) for r in resources):
+            return True
+    return False
 
 
 def _is_data_action(action: str) -> bool:
@@ -180,10 +197,11 @@ class LeastPrivilegeIam(CloudFormationLintRule):
         if isinstance(statements, dict):
             self._check_statement(statements, path + ["Statement"], owner, matches)
         elif isinstance(statements, list):
+            sms_only = _denies_every_topic(statements)
             for i, statement in enumerate(statements):
-                self._check_statement(statement, path + ["Statement", i], owner, matches)
+                self._check_statement(statement, path + ["Statement", i], owner, matches, sms_only=sms_only)
 
-    def _check_statement(self, statement, path, owner, matches) -> None:
+    def _check_statement(self, statement, path, owner, matches, *, sms_only: bool = False) -> None:
         if not isinstance(statement, dict):
             return
         if (
@@ -192,7 +210,9 @@ class LeastPrivilegeIam(CloudFormationLintRule):
             and len(statement["Fn::If"]) == 3
         ):
             for branch in (1, 2):
-                self._check_statement(statement["Fn::If"][branch], path + ["Fn::If", branch], owner, matches)
+                self._check_statement(
+                    statement["Fn::If"][branch], path + ["Fn::If", branch], owner, matches, sms_only=sms_only
+                )
             return
         if statement.get("Effect") != "Allow":
             return
@@ -216,6 +236,8 @@ class LeastPrivilegeIam(CloudFormationLintRule):
         if not data_actions:
             return
         for resource in _candidates(statement.get("Resource")):
+            if resource == "*" and sms_only and {a.lower() for a in data_actions} == {"sns:publish"}:
+                continue
             if resource == "*":
                 matches.append(
                     RuleMatch(

@@ -92,6 +92,7 @@ def demo_orders(now: datetime | None = None) -> list[DemoOrder]:
             customer={
                 "email": "maya.chen@example.com",
                 "phone": "+15555550101",
+                "sms_opt_in": True,  # so the walkthrough shows texts next to emails
                 "name": "Maya Chen",
                 "address": {
                     "name": "Maya Chen",

@@ -106,6 +106,22 @@ def test_readme_walkthrough_works_as_written(tmp_path):
         "'return.requested', 'shipment.delivered', 'shipment.updated']" in lines
     ), out
 
+    # Notifications: one email per step, in order, and texts for the label and the refund.
+    dollars = f"${amount // 100}.{amount % 100:02d}"
+    assert [line for line in lines if line.startswith("email: ")] == [
+        f"email: We received your return request {rma}",
+        f"email: Your return {rma} is approved – here is your label",
+        f"email: Your return {rma} is on its way",
+        f"email: Your return {rma} has arrived",
+        f"email: Your refund of {dollars} is on its way",
+        f"email: We've checked your return {rma}",
+        "email: How was your return with Homeward?",
+    ], out
+    texts = [line for line in lines if line.startswith("sms: ")]
+    assert len(texts) == 2, out
+    assert texts[0].startswith(f"sms: Homeward: Your return {rma} is approved. Your label: ")
+    assert texts[1].startswith(f"sms: Homeward: We've refunded {dollars} for your return {rma}.")
+
     # The downloaded label is a real PDF whose barcode scans to the tracking number shown.
     assert f"label-{rma}.pdf b'%PDF-' True" in lines
     import pypdfium2

@@ -255,6 +255,20 @@ IAM_BAD = {
         "SAM policy template DynamoDBReadPolicy",
     ),
     "SAM S3CrudPolicy": ("- S3CrudPolicy: {BucketName: b}", "SAM policy template S3CrudPolicy"),
+    "sms publish without the topic deny": (
+        "- Statement: [{Effect: Allow, Action: sns:Publish, Resource: '*'}]",
+        "Resource '*'",
+    ),
+    "sms allowance does not extend to other actions": (
+        "- Statement: [{Effect: Allow, Action: [sns:Publish, sqs:SendMessage], Resource: '*'},"
+        " {Effect: Deny, Action: sns:Publish, Resource: !Sub 'arn:${AWS::Partition}:sns:*:*:*'}]",
+        "Resource '*'",
+    ),
+    "deny of one topic only": (
+        "- Statement: [{Effect: Allow, Action: sns:Publish, Resource: '*'},"
+        " {Effect: Deny, Action: sns:Publish, Resource: !Ref Topic}]",
+        "Resource '*'",
+    ),
     "SAM SESCrudPolicy": (
         "- SESCrudPolicy: {IdentityName: example.com}",
         "SAM policy template SESCrudPolicy",
@@ -290,6 +304,11 @@ IAM_GOOD = {
     "non-data action on *": "- Statement: [{Effect: Allow, Action: [xray:PutTraceSegments], Resource: '*'}]",
     "deny with wildcards": "- Statement: [{Effect: Deny, Action: '*', Resource: '*'}]",
     "narrow SAM template": "- SQSSendMessagePolicy: {QueueName: q}",
+    "sms to phone numbers only": """
+        - Statement:
+            - {Effect: Allow, Action: [sns:Publish], Resource: "*"}
+            - {Effect: Deny, Action: [sns:Publish], Resource: !Sub "arn:${AWS::Partition}:sns:*:*:*"}
+    """,
     "tracing managed policy": "- AWSXRayDaemonWriteAccess",
 }
 
@@ -394,10 +413,15 @@ def grant_target(resource) -> tuple[str, str, str | None]:
     )
 
 
+SMS_ONLY_DENY = {
+    "Effect": "Deny",
+    "Action": ["sns:Publish"],
+    "Resource": {"Fn::Sub": "arn:${AWS::Partition}:sns:*:*:*"},
+}
 SERVICE_KINDS = {
     "dynamodb": {"table", "index", "stream"},
     "secretsmanager": {"secret"},
-    "sns": {"topic"},
+    "sns": {"topic", "phone"},  # phone: SMS (Publish on "*" beside SMS_ONLY_DENY; the opt-out check)
     "sqs": {"queue"},
     "s3": {"objects"},
     "ssm": {"parameter"},
@@ -430,7 +454,13 @@ def grants(fn) -> list[tuple[str, str, str, str | None]]:
             f"{fn.logical_id}: policy {policy!r} is not an inline statement "
             "(no managed policies, no SAM policy templates)"
         )
-        for statement in _statements(policy["Statement"]):
+        statements = list(_statements(policy["Statement"]))
+        denies = [s for s in statements if s["Effect"] == "Deny"]
+        # The one Deny allowed: sns:Publish on every topic, which makes Publish on "*" SMS-only.
+        assert all(d == SMS_ONLY_DENY for d in denies), f"{fn.logical_id}: unexpected Deny {denies}"
+        for statement in statements:
+            if statement["Effect"] == "Deny":
+                continue
             assert statement["Effect"] == "Allow" and set(statement) <= {
                 "Effect",
                 "Action",
@@ -447,6 +477,11 @@ def grants(fn) -> list[tuple[str, str, str, str | None]]:
                 )
                 for resource in resources:
                     kind, target, detail = grant_target(resource)
+                    if (action, kind) == ("sns:Publish", "any"):
+                        assert denies, f"{fn.logical_id}: sns:Publish on * without the topic Deny"
+                        kind = "phone"
+                    if (action, kind) == ("sns:CheckIfPhoneNumberIsOptedOut", "any"):
+                        kind = "phone"
                     service = action.split(":")[0]
                     assert kind in SERVICE_KINDS.get(service, {kind} - {"any"}), (
                         f"{fn.logical_id}: {action} on a {kind}"
@@ -496,7 +531,13 @@ def needed_grants(call: dict, physical: dict[str, str]) -> list[tuple[str, str, 
     if prefix == "secretsmanager":
         return [(action, "secret", physical[params["SecretId"]], None)]
     if prefix == "sns":
+        if "TopicArn" not in params:  # an SMS to a number, or asking the SMS opt-out list
+            return [(action, "phone", "*", None)]
         return [(action, "topic", physical[params["TopicArn"]], None)]
+    if prefix == "ses":  # SES v2 SendEmail: authorized on the sender's identity; the bench sends
+        # from the SenderEmail parameter's address (no SenderIdentity domain)
+        assert "@" in params["FromEmailAddress"], params
+        return [(action, "identity", "${SenderEmail}", None)]
     if prefix == "ssm":
         return [(action, "parameter", physical[params["Name"]], None)]
     if prefix == "s3":
@@ -533,6 +574,7 @@ def recorded():
 
     from infra.bench.sections.aws_calls import (
         label_operations,
+        notification_operations,
         refund_operations,
         returns_operations,
         slice_operations,
@@ -551,6 +593,7 @@ def recorded():
                 label_operations,
                 tracking_operations,
                 refund_operations,
+                notification_operations,
             )
         ]
         by_function: dict[str, list[dict]] = {}
@@ -849,7 +892,8 @@ def template_env(fn) -> dict[str, str]:
     """The function's environment as the template sets it, with placeholder physical names."""
     refs = {**parameter_defaults(TEMPLATE), "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012"}
     refs.update({name: f"placeholder-{name}" for name in RESOURCES})
-    return {k: str(resolve(v, refs, {})) for k, v in fn.environment.items()}
+    attrs = {("HttpApi", "ApiEndpoint"): "https://placeholder.execute-api.us-east-1.amazonaws.com"}
+    return {k: str(resolve(v, refs, attrs)) for k, v in fn.environment.items()}
 
 
 def test_every_handler_imports_with_only_its_template_environment():

@@ -14,6 +14,7 @@ from homeward.adapters.aws import client
 from homeward.adapters.dynamodb.notifications import NotificationsTable
 from homeward.adapters.notify import build_email, send_email, send_sms
 from homeward.domain.notification_service import (
+    ClaimBusy,
     Deferred,
     Outgoing,
     SendRejected,
@@ -60,14 +61,24 @@ def outgoing(kind, channel, event, record, the_order) -> Outgoing:
 
 def test_a_claim_is_taken_once_and_deferred_or_throttled_ones_again(store):
     assert store.claim("R-1:000002", "email", kind="return_requested", now=NOW)
-    assert not store.claim("R-1:000002", "email", kind="return_requested", now=NOW)
+    with pytest.raises(ClaimBusy):  # another attempt is sending it: retry, do not drop
+        store.claim("R-1:000002", "email", kind="return_requested", now=NOW + timedelta(seconds=30))
     store.mark("R-1:000002", "email", "sent", detail="m-1", now=NOW)
+    assert not store.claim("R-1:000002", "email", kind="return_requested", now=NOW)
     assert store.status("R-1:000002", "email") == "sent"
     assert store.claim("R-1:000002", "sms", kind="return_requested", now=NOW)
     store.mark("R-1:000002", "sms", "deferred", now=NOW)
     assert store.claim("R-1:000002", "sms", kind="return_requested", now=NOW)  # the morning run
     store.mark("R-1:000002", "sms", "retry", now=NOW)
     assert store.claim("R-1:000002", "sms", kind="return_requested", now=NOW)  # after throttling
+
+
+def test_an_attempt_that_died_after_its_claim_leaves_the_message_claimable_a_minute_later(store):
+    assert store.claim("R-7:000002", "email", kind="return_requested", now=NOW)
+    # The function timed out (30 s) before marking; the queue hands the message back at 180 s.
+    assert store.claim("R-7:000002", "email", kind="return_requested", now=NOW + timedelta(seconds=180))
+    store.mark("R-7:000002", "email", "sent", now=NOW + timedelta(seconds=181))
+    assert not store.claim("R-7:000002", "email", kind="return_requested", now=NOW + timedelta(seconds=400))
 
 
 def test_preferences_and_feedback_round_trip(store):

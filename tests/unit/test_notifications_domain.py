@@ -12,6 +12,7 @@ from homeward.domain.notifications import (
     Preferences,
     Recipient,
     channels_for,
+    dedupe_key,
     message_for,
     sms_send_at,
 )
@@ -127,3 +128,61 @@ def test_links_are_signed_for_their_purpose_only():
     assert rotated.check_unsubscribe(unsubscribe) == ("fp123", "email")
     with pytest.raises(ValueError):
         LinkTokens(["short"])
+
+
+def test_parcel_milestones_are_sent_once_per_parcel_other_messages_once_per_event():
+    shipped = {
+        "type": "shipment.updated",
+        "direction": "outbound",
+        "tracking_number": "1Z999",
+        "status": "in_transit",
+    }
+    assert dedupe_key("shipment_shipped", shipped, "1Z999:000003#0") == "1Z999:shipment_shipped"
+    assert (
+        dedupe_key("shipment_shipped", shipped, "1Z999:000007#0") == "1Z999:shipment_shipped"
+    )  # an ETA update
+    delayed = {**shipped, "type": "shipment.delayed"}
+    assert dedupe_key("shipment_delayed", delayed, "1Z999:000008#1") == "1Z999:000008#1"
+    assert dedupe_key("refund_issued", {"type": "refund.issued"}, "R-1:000007") == "R-1:000007"
+
+
+class CountingLookup:
+    def __init__(self) -> None:
+        self.reads: list[str] = []
+
+    def get_return(self, rma):
+        self.reads.append(rma)
+        return None
+
+    def get_order(self, order_id):
+        self.reads.append(order_id)
+        return None
+
+    def save_note(self, record, event, *, expected_version):  # pragma: no cover - never reached
+        raise AssertionError("nothing to note")
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"type": "refund.requested"},
+        {"type": "shipment.delivered", "direction": "return", "tracking_number": "9400"},
+        {"type": "shipment.updated", "direction": "outbound", "status": "info_received"},
+    ],
+)
+def test_events_without_a_message_read_nothing(event):
+    from homeward.domain.notification_service import notify
+
+    lookup = CountingLookup()
+    result = notify(
+        event,
+        event_id="R-1:000004",
+        order_id="ord_1",
+        rma="R-1",
+        store=None,
+        lookup=lookup,
+        build=None,
+        send=None,
+        now=datetime(2026, 11, 22, tzinfo=UTC),
+    )
+    assert result == [] and lookup.reads == []

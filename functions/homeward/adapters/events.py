@@ -7,17 +7,16 @@ from botocore.exceptions import BotoCoreError, ClientError
 from homeward.errors import DependencyFailed
 
 
-def publish_event(sns, topic_arn: str, image: dict) -> None:
-    """Publish one event item (a deserialized stream image) as the event's JSON document.
+def event_attributes(image: dict) -> dict[str, str]:
+    """The message attributes of one event item (a deserialized stream image).
 
-    Deduplication downstream uses the `event_id` attribute: the subject (RMA or tracking
-    number) plus the item's sequence is unique and stable across stream retries.
+    Deduplication downstream uses `event_id`: the subject (RMA or tracking number) plus the
+    item's sequence is unique and stable across stream retries.
     """
     subject = image["pk"].split("#", 1)[1]  # the RMA or the tracking number
-    event_id = f"{subject}:{image['sk'].removeprefix('EVENT#')}"
     attributes = {
         "type": image["type"],
-        "event_id": event_id,
+        "event_id": f"{subject}:{image['sk'].removeprefix('EVENT#')}",
         "order_id": image["order_id"],
         "status": image["status"],
     }
@@ -25,13 +24,19 @@ def publish_event(sns, topic_arn: str, image: dict) -> None:
     for optional in ("rma", "tracking_number"):
         if image.get(optional):
             attributes[optional] = image[optional]
+    return attributes
+
+
+def publish_event(sns, topic_arn: str, image: dict) -> None:
+    """Publish one event item as the event's JSON document, with `event_attributes`."""
     try:
         sns.publish(
             TopicArn=topic_arn,
             Message=image["doc"],
             Subject=image["type"][:99],
             MessageAttributes={
-                name: {"DataType": "String", "StringValue": value} for name, value in attributes.items()
+                name: {"DataType": "String", "StringValue": value}
+                for name, value in event_attributes(image).items()
             },
         )
     except (ClientError, BotoCoreError) as exc:

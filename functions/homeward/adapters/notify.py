@@ -8,6 +8,7 @@ Errors come back as the domain's two kinds (`domain.notification_service`): `Sen
 
 from __future__ import annotations
 
+from email import policy
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 
@@ -33,7 +34,9 @@ def build_email(
     *, sender: str, sender_name: str, to: str, subject: str, html: str, text: str, unsubscribe_url: str
 ) -> bytes:
     """The MIME message: text and HTML alternatives, one-click unsubscribe headers."""
-    message = EmailMessage()
+    # Folded at RFC 5322's hard limit (998), not 78: the default policy would fold a long
+    # List-Unsubscribe URL into encoded words, which mail clients do not turn back into a link.
+    message = EmailMessage(policy=policy.SMTP.clone(max_line_length=998))
     message["From"] = formataddr((sender_name, sender))
     message["To"] = to
     message["Subject"] = subject
@@ -69,5 +72,13 @@ def send_sms(*, phone: str, text: str, sender_id: str | None = None) -> str:
         return client("sns").publish(PhoneNumber=phone, Message=text, MessageAttributes=attributes)[
             "MessageId"
         ]
+    except (ClientError, BotoCoreError) as exc:
+        raise _translate(exc) from exc
+
+
+def sms_opted_out(phone: str) -> bool:
+    """Whether the number is on the account's SMS opt-out list (the shopper replied STOP)."""
+    try:
+        return bool(client("sns").check_if_phone_number_is_opted_out(phoneNumber=phone)["isOptedOut"])
     except (ClientError, BotoCoreError) as exc:
         raise _translate(exc) from exc

@@ -21,3 +21,17 @@ def back_off(record, queue_url: str | None) -> None:
         )
     except Exception:  # noqa: BLE001 - the retry still happens, only sooner
         logger.warning("could not set the retry delay", extra={"message_id": record.message_id})
+
+
+MAX_VISIBILITY_SECONDS = 12 * 3600  # SQS's limit
+
+
+def come_back_in(record, queue_url: str | None, seconds: float) -> int:
+    """Make a message visible again after `seconds` (at most 12 hours, SQS's limit); the
+    delay actually set. Used to hold a message until a moment, e.g. the end of quiet hours."""
+    delay = max(1, min(MAX_VISIBILITY_SECONDS - 60, int(seconds) + 1))
+    if queue_url:
+        client("sqs").change_message_visibility(
+            QueueUrl=queue_url, ReceiptHandle=record.receipt_handle, VisibilityTimeout=delay
+        )
+    return delay

@@ -2,10 +2,12 @@
 preferences allow, render it in their language, and send it at most once per channel.
 
 Called by NotificationsFunction for every domain event its queue receives. Sent once: before
-anything goes out, a record for (event id, channel) is written with a condition; a duplicate
-event finds it and sends nothing. An SMS in the shopper's quiet hours is recorded `deferred`
-and comes back (the message's visibility) at 08:00 their time. Throttling is retried; a
-refusal is recorded (and noted on the return's timeline), never retried.
+anything goes out, a record for (dedupe key, channel) is written with a condition; a duplicate
+event finds it and sends nothing. The key is the event id, or for parcel milestones (shipped,
+out for delivery, delivered) the parcel and the message, which repeat as events. An SMS in the
+shopper's quiet hours is recorded `deferred` and comes back (the message's visibility) at 08:00
+their time. A number on the SMS opt-out list (the shopper replied STOP) is not texted.
+Throttling is retried; a refusal is recorded and noted on the return's timeline, never retried.
 """
 
 from __future__ import annotations
@@ -19,16 +21,29 @@ from homeward.domain.notifications import (
     Preferences,
     Recipient,
     channels_for,
+    dedupe_key,
     message_for,
     sms_send_at,
 )
 from homeward.domain.orders import email_fingerprint
+from homeward.domain.returns import Change, add_note
+from homeward.domain.states import Actor
+from homeward.errors import Conflict
 from homeward.models.orders import Order
-from homeward.models.returns import ReturnRecord
+from homeward.models.returns import ReturnRecord, TimelineEntry
 
 
 class NotifyStore(Protocol):
-    def claim(self, event_id: str, channel: str, *, kind: str, now: datetime) -> bool: ...
+    def claim(
+        self,
+        event_id: str,
+        channel: str,
+        *,
+        kind: str,
+        now: datetime,
+        status: str = "sending",
+        detail: str | None = None,
+    ) -> bool: ...
 
     def mark(
         self, event_id: str, channel: str, status: str, *, detail: str | None = None, now: datetime
@@ -41,6 +56,8 @@ class Lookup(Protocol):
     def get_return(self, rma: str) -> ReturnRecord | None: ...
 
     def get_order(self, order_id: str) -> Order | None: ...
+
+    def save_note(self, record: ReturnRecord, event: TimelineEntry, *, expected_version: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -63,10 +80,15 @@ class Delivery:
     status: str  # sent, duplicate, undeliverable, deferred, failed
     detail: str | None = None
     send_at: datetime | None = None
+    kind: str | None = None
 
 
 class SendThrottled(Exception):
     """The sender was throttled or failed for now: retry later (the record allows it)."""
+
+
+class ClaimBusy(SendThrottled):
+    """Another attempt holds the channel's record (sending now): retry later, like throttling."""
 
 
 class SendRejected(Exception):
@@ -78,11 +100,13 @@ class SendRejected(Exception):
 
 
 class Deferred(Exception):
-    """An SMS must wait out quiet hours: come back at `send_at`."""
+    """An SMS must wait out quiet hours: come back at `send_at`. `deliveries`: what this
+    attempt did meanwhile (the email has gone)."""
 
-    def __init__(self, send_at: datetime) -> None:
+    def __init__(self, send_at: datetime, deliveries: list[Delivery] | None = None) -> None:
         super().__init__(f"deferred until {send_at.isoformat()}")
         self.send_at = send_at
+        self.deliveries = deliveries or []
 
 
 def notify(
@@ -95,19 +119,27 @@ def notify(
     lookup: Lookup,
     build: Callable[[str, str, dict, ReturnRecord | None, Order], Outgoing],
     send: Callable[[Outgoing], str],
+    sms_opted_out: Callable[[str], bool] = lambda phone: False,
     now: datetime,
 ) -> list[Delivery]:
     """Deliver the message for one event. `build(kind, channel, event, record, order)` renders
-    it; `send(outgoing)` sends it (raising the adapter's SendThrottled / SendRejected).
-    Raises Deferred when an SMS must wait (the email, if any, has gone already)."""
-    record = lookup.get_return(rma) if rma else None
-    keeps_every_item = bool(record) and all(line.resolution == "keep_item" for line in record.lines)
+    it; `send(outgoing)` sends it (raising SendThrottled / SendRejected); `sms_opted_out(phone)`
+    asks the carrier-side opt-out list. Raises Deferred when an SMS must wait (the email, if
+    any, has gone already)."""
+    record = None
+    keeps_every_item = False
+    if event.get("type") == "return.approved" and rma:  # told now only if no label will follow
+        record = lookup.get_return(rma)
+        keeps_every_item = bool(record) and all(line.resolution == "keep_item" for line in record.lines)
     kind = message_for(event, keeps_every_item=keeps_every_item)
     if kind is None:
-        return []
+        return []  # most events without a message cost no read at all
+    if record is None and rma:
+        record = lookup.get_return(rma)
     order = lookup.get_order(order_id)
     if order is None:
-        return [Delivery("email", "undeliverable", "order_not_found")]
+        return [Delivery("email", "undeliverable", "order_not_found", kind=kind)]
+    key = dedupe_key(kind, event, event_id)
     customer = order.customer
     recipient = Recipient(
         email=customer.email,
@@ -124,42 +156,81 @@ def notify(
     )
     deliveries: list[Delivery] = []
     deferred_until: datetime | None = None
+
+    def skip(channel: str, reason: str) -> None:
+        store.claim(key, channel, kind=kind, now=now, status="undeliverable", detail=reason)
+        deliveries.append(Delivery(channel, "undeliverable", reason, kind=kind))
+
     for decision in channels_for(kind, recipient, prefs):
         if not decision.send:
-            if store.claim(event_id, decision.channel, kind=kind, now=now):
-                store.mark(event_id, decision.channel, "undeliverable", detail=decision.reason, now=now)
-            deliveries.append(Delivery(decision.channel, "undeliverable", decision.reason))
+            if decision.reason != "sms_not_opted_in":  # the usual case, not worth a write
+                skip(decision.channel, decision.reason)
             continue
         if decision.channel == "sms":
             send_at = sms_send_at(now, recipient.time_zone)
             if send_at > now:
-                if store.claim(event_id, "sms", kind=kind, now=now):
-                    store.mark(event_id, "sms", "deferred", detail=send_at.isoformat(), now=now)
+                if store.claim(key, "sms", kind=kind, now=now, status="deferred", detail=send_at.isoformat()):
                     deferred_until = send_at
-                    deliveries.append(Delivery("sms", "deferred", send_at=send_at))
+                    deliveries.append(Delivery("sms", "deferred", send_at=send_at, kind=kind))
                 else:
-                    deliveries.append(Delivery("sms", "duplicate"))
+                    deliveries.append(Delivery("sms", "duplicate", kind=kind))
                 continue
-        if not store.claim(event_id, decision.channel, kind=kind, now=now):
-            deliveries.append(Delivery(decision.channel, "duplicate"))
+        if not store.claim(key, decision.channel, kind=kind, now=now):
+            deliveries.append(Delivery(decision.channel, "duplicate", kind=kind))
             continue
-        deliveries.append(
-            _send_one(kind, decision.channel, event, record, order, event_id, store, build, send, now)
-        )
+        # Asked only once claimed: duplicates and replays cost no call to a slow, rate-limited API.
+        if decision.channel == "sms" and sms_opted_out(recipient.phone):
+            store.mark(key, "sms", "undeliverable", detail="sms_opted_out", now=now)
+            deliveries.append(Delivery("sms", "undeliverable", "sms_opted_out", kind=kind))
+            continue
+        delivery = _send_one(kind, decision.channel, event, record, order, key, store, build, send, now)
+        deliveries.append(delivery)
+        if delivery.status == "failed" and record is not None:
+            note_failure(record.rma, delivery, lookup=lookup, now=now)
     if deferred_until is not None:
-        raise Deferred(deferred_until)
+        raise Deferred(deferred_until, deliveries)
     return deliveries
 
 
-def _send_one(kind, channel, event, record, order, event_id, store, build, send, now) -> Delivery:
+def failure_note(record: ReturnRecord, delivery: Delivery, *, now: datetime) -> Change:
+    """The return with a staff-only timeline entry saying a message could not be delivered."""
+    return add_note(
+        record,
+        f"The {delivery.kind} {delivery.channel} could not be delivered ({delivery.detail})",
+        shopper_visible=False,
+        actor=Actor.SYSTEM,
+        actor_id=None,
+        now=now,
+        event_type="notification.failed",
+        data={"kind": delivery.kind, "channel": delivery.channel, "reason": delivery.detail},
+    )
+
+
+def note_failure(rma: str, delivery: Delivery, *, lookup: Lookup, now: datetime, attempts: int = 3) -> bool:
+    """Put the failure on the return's timeline, re-reading it if another write came first.
+    False if the return kept changing (the notification record still says `failed`)."""
+    for _ in range(attempts):
+        record = lookup.get_return(rma)
+        if record is None:
+            return False
+        change = failure_note(record, delivery, now=now)
+        try:
+            lookup.save_note(change.record, change.events[0], expected_version=record.version)
+        except Conflict:
+            continue
+        return True
+    return False
+
+
+def _send_one(kind, channel, event, record, order, key, store, build, send, now) -> Delivery:
     outgoing = build(kind, channel, event, record, order)
     try:
         message_id = send(outgoing)
     except SendThrottled:
-        store.mark(event_id, channel, "retry", now=now)  # claimable again on the retry
+        store.mark(key, channel, "retry", now=now)  # claimable again on the retry
         raise
     except SendRejected as exc:
-        store.mark(event_id, channel, "failed", detail=exc.code, now=now)
-        return Delivery(channel, "failed", exc.code)
-    store.mark(event_id, channel, "sent", detail=message_id, now=now)
-    return Delivery(channel, "sent", message_id)
+        store.mark(key, channel, "failed", detail=exc.code, now=now)
+        return Delivery(channel, "failed", exc.code, kind=kind)
+    store.mark(key, channel, "sent", detail=message_id, now=now)
+    return Delivery(channel, "sent", message_id, kind=kind)

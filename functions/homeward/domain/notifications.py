@@ -1,6 +1,6 @@
 """Which domain event tells the shopper what, by which channel, and when. Pure.
 
-The consumer (NotificationsFunction, to come) reads each domain event, asks `message_for`
+The consumer (NotificationsFunction) reads each domain event, asks `message_for`
 which message it is (if any), `channels_for` where it may go for this shopper and their
 preferences, and `sms_send_at` when an SMS may go out (quiet hours in the shopper's time
 zone); the message is then rendered (`homeward.notifications.render`) and sent once per
@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
 from homeward.errors import Unauthorized
+from homeward.notifications.catalog import SPECS
 
 Channel = Literal["email", "sms"]
 
@@ -55,19 +56,12 @@ SHIPMENT_UPDATE_MESSAGES: dict[str, str] = {
     "in_transit": "shipment_shipped",
     "out_for_delivery": "shipment_out_for_delivery",
 }
-# Messages worth an SMS (to shoppers who opted in): the moments they act or wait on.
-SMS_KINDS: frozenset[str] = frozenset(
-    {
-        "return_approved",
-        "label_expiring",
-        "refund_issued",
-        "credit_issued",
-        "refund_failed",
-        "shipment_out_for_delivery",
-        "shipment_delivered",
-        "shipment_exception",
-        "shipment_delayed",
-    }
+# Messages worth an SMS (to shoppers who opted in): the catalog's, which have SMS texts.
+SMS_KINDS: frozenset[str] = frozenset(str(kind) for kind, spec in SPECS.items() if spec.sms)
+# Told once per parcel, whatever the event: `shipment.updated` repeats for every new ETA, and a
+# parcel can bounce between statuses (out for delivery, a failed attempt, out again).
+ONCE_PER_PARCEL: frozenset[str] = frozenset(
+    {"shipment_shipped", "shipment_out_for_delivery", "shipment_delivered"}
 )
 QUIET_START = time(21, 0)
 QUIET_END = time(8, 0)
@@ -91,6 +85,13 @@ def message_for(event: dict, *, keeps_every_item: bool = False) -> str | None:
     if event_type == "shipment.updated":
         return SHIPMENT_UPDATE_MESSAGES.get(event.get("status", ""))
     return SHIPMENT_MESSAGES.get(event_type)
+
+
+def dedupe_key(kind: str, event: dict, event_id: str) -> str:
+    """What "sent once" is counted by: the event, or for parcel milestones the parcel."""
+    if kind in ONCE_PER_PARCEL and event.get("tracking_number"):
+        return f"{event['tracking_number']}:{kind}"
+    return event_id
 
 
 @dataclass(frozen=True)
@@ -134,12 +135,13 @@ def channels_for(kind: str, recipient: Recipient, prefs: Preferences) -> list[Ch
     else:
         decisions.append(ChannelDecision("email", True, "ok"))
     if kind in SMS_KINDS:
-        if not recipient.phone or not _E164.match(recipient.phone):
-            decisions.append(ChannelDecision("sms", False, "no_valid_phone"))
+        # Consent first: most shoppers never opted in, and that is no fault worth recording.
+        if not prefs.sms_opt_in:
+            decisions.append(ChannelDecision("sms", False, "sms_not_opted_in"))
         elif prefs.sms_opt_out:
             decisions.append(ChannelDecision("sms", False, "sms_opted_out"))
-        elif not prefs.sms_opt_in:
-            decisions.append(ChannelDecision("sms", False, "sms_not_opted_in"))
+        elif not recipient.phone or not _E164.match(recipient.phone):
+            decisions.append(ChannelDecision("sms", False, "no_valid_phone"))
         else:
             decisions.append(ChannelDecision("sms", True, "ok"))
     return decisions

@@ -386,18 +386,23 @@ def add_note(
     actor: Actor,
     actor_id: str | None,
     now: datetime,
+    event_type: str = "return.note_added",
+    data: dict | None = None,
 ) -> Change:
-    """A note on the timeline; no state change, but the version moves so writes stay ordered."""
+    """A note on the timeline (`return.note_added`, or another informational `event_type`
+    such as `notification.failed`); no state change, but the version moves so writes stay
+    ordered."""
     updated = record.model_copy(deep=True)
     updated.version = record.version + 1
     updated.updated_at = now
     event = TimelineEntry(
         seq=updated.version,
         at=now,
-        type="return.note_added",
+        type=event_type,
         actor=actor.value,
         actor_id=actor_id,
         note=note,
+        data=data or {},
         shopper_visible=shopper_visible,
     )
     return Change(record=updated, events=[event])

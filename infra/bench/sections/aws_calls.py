@@ -18,8 +18,13 @@ sent -; the sweep settling one
 pending refund; PaymentWebhooksFunction applying a signed Stripe `refund.updated`, the same
 again and a bad signature; ops refunds by hand - new, replayed, over what remains -, retry
 and the CSV export; store credit read, redeemed and a redemption replayed; the portal's
-return with its refund). Each runs in a fresh child interpreter: first the cold invocation
-(it also fetches the function's secret from Secrets Manager), then a warm one of the same kind. Every call is
+return with its refund) and notifications (NotificationsFunction on one domain event each -
+`return.label_issued` emailing the return_approved message to a shopper without SMS,
+`refund.issued` by email and SMS to one who opted in at checkout, the same event again (sent
+once: nothing goes out), `return.approved` with its label to come (no message) and an outbound
+parcel's `shipment.delivered` by email and SMS -). Each runs in a fresh child interpreter:
+first the cold invocation (it also fetches the function's secret from Secrets Manager), then a
+warm one of the same kind. Every call is
 recorded by a botocore `before-call` hook on boto3's default session (infra/bench/child.py),
 so the counts are what the handlers ask AWS for - retries excluded - against moto.
 
@@ -40,8 +45,13 @@ returns with labels (whose purchase registers the return parcel), webhooks store
 WebhooksFunction and parcels registered and events parked by the real TrackingFunction; the
 stream records are built from the items read back, as the table's stream would carry them.
 
+Notification data comes from infra/bench/notifications.py: every event is made by the real
+code (a label bought, a refund settled, a parcel's delivered webhook applied) and its record
+built from the event item read back, as DomainEventsFunction publishes it and SNS delivers it.
+
 `slice_operations(stack)`, `returns_operations(stack)`, `label_operations(stack)`,
-`tracking_operations(stack)` and `refund_operations(stack)` (all: `operations(stack)`) are shared with
+`tracking_operations(stack)`, `refund_operations(stack)` and `notification_operations(stack)` (all:
+`operations(stack)`) are shared with
 tests/infra/test_template.py, which checks each recorded call against the function's IAM
 statements in template.yaml.
 """
@@ -55,6 +65,7 @@ from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from infra.bench import stats
+from infra.bench.notifications import NOTIFICATIONS, notification_message, seed_notifications
 from infra.bench.refunds import (
     MANUAL_CREDIT,
     MANUAL_REFUND,
@@ -174,6 +185,41 @@ REDEMPTION_CALLS = {"DynamoDB.TransactWriteItems": 1, "DynamoDB.GetItem": 1}
 # A Stripe webhook that moves a refund: the return (GetItem), again to record it, the transaction.
 WEBHOOK_APPLIED_CALLS = {"DynamoDB.GetItem": 2, "DynamoDB.TransactWriteItems": 1}
 PAYMENT_SECRET = SECRET_ONLY  # PaymentSecretsSecret: the Stripe webhook signing secret, read once
+NOTIFY_TRIGGER = "notifications: refund.issued, email + SMS (opted in)"
+# What every message costs before anything is sent: the return (GetItem RETURN#<rma>; none for an
+# outbound parcel's event), the order (GetItem) and the shopper's preferences (GetItem PREFS#<fp>).
+# Then per channel the sent-once claim (a conditional PutItem) and, once sent, its mark (UpdateItem).
+# A shopper who never opted in to texts costs nothing for the SMS channel (no record); once the SMS
+# is claimed, the SMS opt-out list is asked (duplicates never ask it).
+# The cold call also reads the link signing key (PortalSigningKeySecret), once, when it renders.
+NOTIFY_EMAIL_ONLY = {
+    "DynamoDB.GetItem": 3,
+    "DynamoDB.PutItem": 1,
+    "DynamoDB.UpdateItem": 1,
+    "SESv2.SendEmail": 1,
+}
+NOTIFY_EMAIL_AND_SMS = {
+    "DynamoDB.GetItem": 3,
+    "DynamoDB.PutItem": 2,
+    "DynamoDB.UpdateItem": 2,
+    "SESv2.SendEmail": 1,
+    "SNS.CheckIfPhoneNumberIsOptedOut": 1,
+    "SNS.Publish": 1,
+}
+# An outbound parcel's event names no return: one GetItem fewer.
+NOTIFY_PARCEL = {**NOTIFY_EMAIL_AND_SMS, "DynamoDB.GetItem": 2}
+# The same event again: the reads, both claims refused by their condition, nothing sent, no secret
+# (nothing is rendered), no opt-out list.
+NOTIFY_DUPLICATE = {"DynamoDB.GetItem": 3, "DynamoDB.PutItem": 2}
+# return.approved with a label to come: the return is read (keep-the-item returns are told now).
+NOTIFY_NO_MESSAGE = {"DynamoDB.GetItem": 1}
+
+
+def _cold(calls: dict[str, int]) -> dict[str, int]:
+    """A notification's cold call: the same calls and the signing key's read."""
+    return {**calls, "Secrets Manager.GetSecretValue": 1}
+
+
 # What one purchase with the sandbox carrier must call, cold and warm alike (it reads no secret):
 # the return (Query), the order (GetItem), the claim, the three files, the recording transaction.
 LABEL_PURCHASE_CALLS = {
@@ -937,6 +983,51 @@ def refund_operations(stack: BenchStack) -> list[Operation]:
     ]
 
 
+def notification_operations(stack: BenchStack) -> list[Operation]:
+    """Seed the events every notification operation sends (infra/bench/notifications.py); the
+    operations: NotificationsFunction on one SQS record each, cold and warm on two events alike."""
+    data = seed_notifications(stack, run_tag())
+    notifications_fn = function_by_module(NOTIFICATIONS)
+
+    def both(items: list[dict]) -> tuple[dict, dict]:
+        return notification_message(stack, items[0]), notification_message(stack, items[1])
+
+    def sends(calls: dict[str, int]) -> dict:
+        return {"cold_exactly": _cold(calls), "warm_exactly": calls}
+
+    return [
+        pair(
+            "notifications: return.label_issued, email (no SMS opt-in)",
+            "ok",
+            notifications_fn,
+            *both(data["label"]),
+            **sends(NOTIFY_EMAIL_ONLY),
+        ),
+        pair(NOTIFY_TRIGGER, "ok", notifications_fn, *both(data["refund"]), **sends(NOTIFY_EMAIL_AND_SMS)),
+        pair(
+            "notifications: the same refund.issued again (duplicate)",
+            "ok",
+            notifications_fn,
+            *both(data["duplicate"]),
+            exactly=NOTIFY_DUPLICATE,
+        ),
+        pair(
+            "notifications: return.approved, label to come (no message)",
+            "ok",
+            notifications_fn,
+            *both(data.approved),
+            exactly=NOTIFY_NO_MESSAGE,
+        ),
+        pair(
+            "notifications: shipment.delivered (outbound), email + SMS",
+            "ok",
+            notifications_fn,
+            *both(data["parcel"]),
+            **sends(NOTIFY_PARCEL),
+        ),
+    ]
+
+
 def _warm(calls: dict[str, int]) -> dict:
     """An API function's pins: these calls warm; cold, its secret's read on top."""
     return {"only": (*SECRET_ONLY, *calls), "warm_exactly": calls}
@@ -949,6 +1040,7 @@ def operations(stack: BenchStack) -> list[Operation]:
         + label_operations(stack)
         + tracking_operations(stack)
         + refund_operations(stack)
+        + notification_operations(stack)
     )
 
 
@@ -1052,7 +1144,10 @@ def render(data: dict) -> str:
         "Stripe refund adds the Stripe key's GetSecretValue on a cold start and the Stripe API call. "
         "RefundsFunction wraps every message in Powertools idempotency (a PutItem before, an UpdateItem "
         "after; a replay is the PutItem alone). The sweep's warm call found nothing due: one gsi2 Query "
-        "per idle run."
+        "per idle run.\nNotifications: SES v2 and SNS on moto (nothing leaves); each channel's sent-once "
+        "record is a conditional PutItem before the send and an UpdateItem after (one PutItem for a "
+        "channel recorded undeliverable; none for a shopper who never opted in to texts); the cold call "
+        "reads the link signing key when it renders."
     )
     headers = ["operation", "function", "status", "phase", "calls", "by API"]
     summary = ""
@@ -1063,5 +1158,9 @@ def render(data: dict) -> str:
     if refund := data["operations"].get(REFUND_TRIGGER):
         summary += "\nAWS calls per automatic refund (ledger provider): {} - {}".format(
             refund["warm"]["calls"], describe(refund["warm"]["detail"])
+        )
+    if notify := data["operations"].get(NOTIFY_TRIGGER):
+        summary += "\nAWS calls per notified event (email + SMS, warm): {} - {}".format(
+            notify["warm"]["calls"], describe(notify["warm"]["detail"])
         )
     return stats.table(headers, rows, "llrlrl") + "\n" + note + summary

@@ -17,7 +17,10 @@ from the sandbox carrier and renders and stores the PDF, PNG and ZPL - checked a
 label rendering (reportlab, Pillow and segno are imported lazily, on that first label), while
 "import" is the handler module alone. Each LabelExpiryFunction run gets one label bought
 `expiry_days + 1` days ago (29 with the bundled policy; written just before the run), which it
-must void and expire.
+must void and expire. Each NotificationsFunction run gets an event of its sample's type not told
+yet (a label issued, a refund issued to a shopper who opted in to SMS), made by the real code
+(infra/bench/notifications.py); after the run its sent-once records must say the email (and for
+the refund the SMS) went out.
 
 Runs are interleaved - one warm-up round, then per round the baseline and every scenario,
 in an order rotated each round - so machine noise spreads evenly; medians are reported.
@@ -41,6 +44,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra.bench import stats
+from infra.bench.notifications import (
+    PURPOSE_BY_TYPE,
+    NotificationSeed,
+    delivery_problem,
+    notification_message,
+    seed_notifications,
+)
 from infra.bench.refunds import (
     MANUAL_REFUND,
     PURPOSES,
@@ -164,6 +174,7 @@ class ColdStartData:
     to_label: list[tuple[str, str]]
     aged_orders: list[str]
     refunds: RefundSeed | None = None
+    notifications: NotificationSeed | None = None
 
     @classmethod
     def seed(cls, stack: BenchStack, uses: int) -> ColdStartData:
@@ -193,6 +204,9 @@ class ColdStartData:
         # The refund scenarios' returns: one per run, each in the state its event needs.
         per_run = ("due", "stripe", "manual", "failed", "exchange")
         wanted = {purpose: 0 for purpose in PURPOSES} | dict.fromkeys(per_run, uses) | {"credit": 1}
+        # The notification scenarios' events: one per run, each not told yet (a label issued, a
+        # refund issued to a shopper who opted in to SMS: infra/bench/notifications.py).
+        told = {"label": uses, "refund": uses, "duplicate": 0, "parcel": 0}
         return cls(
             read,
             fresh,
@@ -201,6 +215,7 @@ class ColdStartData:
             [(r.rma, r.order_id) for r in to_label],
             aged,
             seed_refunds(stack, tag, wanted),
+            seed_notifications(stack, tag, told),
         )
 
     def take(self, pool: list, what: str):
@@ -220,6 +235,11 @@ def scenario_event(stack: BenchStack, name: str, data: ColdStartData) -> tuple[d
         return message, lambda: label_stored(stack, rma)
     if name in REFUND_SCENARIOS:
         return REFUND_SCENARIOS[name](stack, data), None
+    if name.startswith("notifications."):  # an event of the sample's type, not told yet
+        (record,) = event["Records"]
+        purpose = PURPOSE_BY_TYPE[record["messageAttributes"]["type"]["stringValue"]]
+        item = data.take(data.notifications[purpose], f"{purpose} event to notify")
+        return notification_message(stack, item), lambda: delivery_problem(stack, item, purpose)
     if name.startswith("label_expiry."):  # one label bought long enough ago to expire now
         order_id = data.take(data.aged_orders, "order for an aged label")
         seed_aged_labels(stack, aged_label_seed(order_id, "expire"))

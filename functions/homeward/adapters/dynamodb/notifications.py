@@ -2,8 +2,8 @@
 preferences, and survey answers.
 
     entity          pk                     sk              notes
-    notification    NOTIFY#<event id>      CH#<channel>    status sending|sent|failed|undeliverable|
-                                                           deferred; TTL 90 days
+    notification    NOTIFY#<dedupe key>    CH#<channel>    status sending|sent|failed|undeliverable|
+                                                           deferred|retry; TTL 90 days
     preferences     PREFS#<email fp>       PREFS           email_opt_out, sms_opt_in, sms_opt_out
     feedback        FEEDBACK#<rma>         FEEDBACK        rating 1-5, comment (gsi1 FEEDBACK#<yyyy-mm>)
 """
@@ -15,9 +15,19 @@ from datetime import datetime, timedelta
 from botocore.exceptions import BotoCoreError, ClientError
 
 from homeward.adapters.dynamodb import n_attr, s_attr, translate_error, utc_iso
+from homeward.adapters.dynamodb.orders import OrdersTable
+from homeward.adapters.dynamodb.returns import ReturnsTable, read_return
+from homeward.domain.notification_service import ClaimBusy
 from homeward.domain.notifications import Preferences
+from homeward.models.orders import Order
+from homeward.models.returns import ReturnRecord, TimelineEntry
 
 KEEP = timedelta(days=90)
+# A `sending` record this old belongs to an attempt that died between the claim and the mark
+# (NotificationsFunction times out after 30 s; its queue hands the message back after 180 s):
+# the message may be claimed again. The price is a possible second copy if the death came
+# after the send - better than never telling them. A younger one is an attempt in progress.
+STALE_SENDING = timedelta(seconds=60)
 
 
 def _notify_key(event_id: str, channel: str) -> dict:
@@ -33,29 +43,55 @@ class NotificationsTable:
         self._ddb = client
         self._table = table_name
 
-    def claim(self, event_id: str, channel: str, *, kind: str, now: datetime) -> bool:
-        """Record that this (event, channel) is being sent; False if it already was (or is).
+    def claim(
+        self,
+        event_id: str,
+        channel: str,
+        *,
+        kind: str,
+        now: datetime,
+        status: str = "sending",
+        detail: str | None = None,
+    ) -> bool:
+        """Record that this (event, channel) is being sent (or, in the same write, that it is
+        `undeliverable` or `deferred`: `status`, `detail`); False if it already was.
 
-        A `deferred` record (an SMS waiting out quiet hours) or a `retry` one (throttled) may
-        be claimed again; anything else means: never send twice.
+        A `deferred` record (an SMS waiting out quiet hours), a `retry` one (throttled) or a
+        stale `sending` one may be claimed again; anything else means: never send twice.
+        Raises ClaimBusy for a fresh `sending` one: another attempt is sending it right now
+        (or just died); the caller retries later, when it is sent or stale.
         """
+        item = {
+            **_notify_key(event_id, channel),
+            "entity": s_attr("notification"),
+            "kind": s_attr(kind),
+            "status": s_attr(status),
+            "at": s_attr(utc_iso(now)),
+            "expires_at": n_attr(int((now + KEEP).timestamp())),
+        }
+        if detail:
+            item["detail"] = s_attr(detail[:500])
         try:
             self._ddb.put_item(
                 TableName=self._table,
-                Item={
-                    **_notify_key(event_id, channel),
-                    "entity": s_attr("notification"),
-                    "kind": s_attr(kind),
-                    "status": s_attr("sending"),
-                    "at": s_attr(utc_iso(now)),
-                    "expires_at": n_attr(int((now + KEEP).timestamp())),
+                Item=item,
+                ConditionExpression=(
+                    "attribute_not_exists(pk) OR #s IN (:deferred, :retry)"
+                    " OR (#s = :sending AND #at < :stale)"
+                ),
+                ExpressionAttributeNames={"#s": "status", "#at": "at"},
+                ExpressionAttributeValues={
+                    ":deferred": s_attr("deferred"),
+                    ":retry": s_attr("retry"),
+                    ":sending": s_attr("sending"),
+                    ":stale": s_attr(utc_iso(now - STALE_SENDING)),
                 },
-                ConditionExpression="attribute_not_exists(pk) OR #s IN (:deferred, :retry)",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":deferred": s_attr("deferred"), ":retry": s_attr("retry")},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                if exc.response.get("Item", {}).get("status", {}).get("S") == "sending":
+                    raise ClaimBusy(f"{event_id} {channel} is being sent") from exc
                 return False
             raise translate_error(exc, "claim notification") from exc
         except BotoCoreError as exc:
@@ -167,3 +203,23 @@ class NotificationsTable:
             "comment": item.get("comment", {}).get("S"),
             "at": item["at"]["S"],
         }
+
+
+class NotificationLookup:
+    """What a notification reads (the return, the order) and the one thing it may write to a
+    return: a staff-only timeline note when a message could not be delivered."""
+
+    def __init__(self, client, table_name: str) -> None:
+        self._ddb = client
+        self._table = table_name
+        self._returns = ReturnsTable(client, table_name)
+        self._orders = OrdersTable(client, table_name)
+
+    def get_return(self, rma: str) -> ReturnRecord | None:
+        return read_return(self._ddb, self._table, rma)
+
+    def get_order(self, order_id: str) -> Order | None:
+        return self._orders.get_order(order_id)
+
+    def save_note(self, record: ReturnRecord, event: TimelineEntry, *, expected_version: int) -> None:
+        self._returns.save_change(record, [event], expected_version=expected_version, release={})

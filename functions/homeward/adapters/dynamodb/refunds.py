@@ -35,7 +35,7 @@ from homeward.adapters.dynamodb import (
     translate_error,
     utc_iso,
 )
-from homeward.adapters.dynamodb.returns import ReturnsTable, order_from_item, return_from_item, return_key
+from homeward.adapters.dynamodb.returns import ReturnsTable, order_from_item, read_return
 from homeward.domain.refunds import LATE_FAILURE_RECHECK, CreditIssue, LedgerOp, MoneyChange
 from homeward.domain.states import OPEN_MOVEMENT
 from homeward.errors import Conflict, NotFound, Unprocessable
@@ -81,13 +81,7 @@ class RefundsTable:
     # ---- reads -------------------------------------------------------------------------------
 
     def get_return(self, rma: str) -> ReturnRecord | None:
-        try:
-            item = self._ddb.get_item(TableName=self._table, Key=return_key(rma), ConsistentRead=True).get(
-                "Item"
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise translate_error(exc, "read return") from exc
-        return return_from_item(item) if item else None
+        return read_return(self._ddb, self._table, rma)
 
     def order_and_ledger(self, order_id: str) -> tuple[Order, dict[str, LedgerBalance]] | None:
         """The order and its payments' ledger items, from one Query of the order's partition."""

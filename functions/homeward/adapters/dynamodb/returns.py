@@ -314,6 +314,15 @@ def return_from_item(item: dict) -> ReturnRecord:
     return ReturnRecord.model_validate_json(item["doc"]["S"])
 
 
+def read_return(ddb, table: str, rma: str) -> ReturnRecord | None:
+    """One consistent GetItem of a return (without its timeline)."""
+    try:
+        item = ddb.get_item(TableName=table, Key=return_key(rma), ConsistentRead=True).get("Item")
+    except (ClientError, BotoCoreError) as exc:
+        raise translate_error(exc, "read return") from exc
+    return return_from_item(item) if item else None
+
+
 class LabelClaims:
     """The `LABEL` item next to a return: the lease that makes a label purchase exactly-once."""
 
