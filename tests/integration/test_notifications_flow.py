@@ -26,15 +26,15 @@ from homeward.domain.notifications import LinkTokens
 from homeward.domain.orders import email_fingerprint
 
 from infra.webhook_signing import LOCAL_SECRETS, api_gateway_event, load_sample, retarget, signed_headers
-from tests.conftest import SIGNING_KEY, TABLE, TEST_ENV, invoke, load_event
+from tests.conftest import SIGNING_KEY, TABLE, TEST_ENV, invoke
 from tests.integration.bus import EventBus, topic_consumers
 from tests.integration.streams import StreamDriver
 from tests.integration.test_labels_flow import CountingCarrier
+from tests.integration.test_notifications_groundwork import portal_call
 from tests.integration.test_orders_slice import put_order, sign_in
 from tests.integration.test_refunds_flow import move
 from tests.integration.test_returns_flow import ops, portal, recent_order, start
 
-PORTAL = "homeward.handlers.portal_api"
 SHOPPER = "jane.doe@example.com"
 PHONE = "+14155550123"  # the sample order's
 PORTAL_URL = TEST_ENV["PORTAL_URL"]
@@ -108,18 +108,6 @@ def unsubscribe_token(mail: Mail) -> str:
     url = mail.unsubscribe.strip("<>")
     assert url.startswith(f"{TEST_ENV['API_URL']}/portal/unsubscribe?token=")
     return unquote(parse_qs(urlparse(url).query)["token"][0])
-
-
-def portal_call(method: str, path: str, *, query: dict | None = None, body: dict | None = None):
-    event = load_event("portal_api.get_order")
-    event["headers"].pop("authorization", None)
-    event["requestContext"]["http"]["method"] = method
-    event["rawPath"] = event["requestContext"]["http"]["path"] = path
-    event["pathParameters"] = None
-    event["queryStringParameters"] = query
-    event["rawQueryString"] = "&".join(f"{k}={v}" for k, v in (query or {}).items())
-    event["body"] = json.dumps(body) if body is not None else None
-    return invoke(PORTAL, event)
 
 
 def timeline(rma: str) -> list[dict]:

@@ -6,7 +6,9 @@ email, a customer without an address is recorded undeliverable."""
 from __future__ import annotations
 
 import email
+import re
 from datetime import UTC, datetime, timedelta
+from urllib.parse import unquote
 
 import boto3
 import pytest
@@ -215,12 +217,21 @@ def test_throttling_leaves_the_channel_claimable_and_a_refusal_is_final(store):
 # ---- the portal routes: unsubscribe and the survey ---------------------------------------------
 
 
-def portal_call(method: str, path: str, *, query: dict | None = None, body: dict | None = None):
+def portal_call(
+    method: str,
+    path: str,
+    *,
+    query: dict | None = None,
+    body: dict | None = None,
+    headers: dict | None = None,
+):
+    """A PortalApiFunction route without a portal token (the links in emails carry their own)."""
     import json
 
     from tests.conftest import invoke, load_event
 
     event = load_event("portal_api.create_session")
+    event["headers"].update(headers or {})
     event["routeKey"] = event["requestContext"]["routeKey"] = f"{method} {path}"
     event["rawPath"] = event["requestContext"]["http"]["path"] = path
     event["requestContext"]["http"]["method"] = method
@@ -238,12 +249,31 @@ def links():
     return LinkTokens([SIGNING_KEY])
 
 
+def test_the_unsubscribe_link_opens_a_page_that_changes_nothing_until_its_button_posts(store):
+    from html import unescape
+
+    token = links().unsubscribe("fp-maya")
+    page = portal_call("GET", "/portal/unsubscribe", query={"token": token})  # a mail scanner, a preview
+    assert page.status == 200 and page.headers["content-type"].startswith("text/html")
+    assert not store.preferences("fp-maya").email_opt_out
+    assert "Stop emails?" in page.raw
+    (action,) = re.findall(r'<form method="post" action="([^"]+)"', page.raw)
+    assert unquote(unescape(action)) == f"?token={token}"
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    assert page.headers["referrer-policy"] == "no-referrer"
+    clicked = portal_call(
+        "POST", "/portal/unsubscribe", query={"token": token}, headers={"accept": "text/html,*/*;q=0.8"}
+    )
+    assert clicked.status == 200 and "You are unsubscribed" in clicked.raw
+    assert store.preferences("fp-maya").email_opt_out
+
+
 def test_unsubscribe_links_switch_the_channel_off_idempotently(store):
     token = links().unsubscribe("fp-maya")
-    first = portal_call("GET", "/portal/unsubscribe", query={"token": token})
+    first = portal_call("POST", "/portal/unsubscribe", query={"token": token})  # one-click
     assert first.status == 200 and first.body == {"unsubscribed": True, "channel": "email"}
     assert store.preferences("fp-maya").email_opt_out
-    assert portal_call("POST", "/portal/unsubscribe", query={"token": token}).status == 200  # one-click
+    assert portal_call("POST", "/portal/unsubscribe", query={"token": token}).status == 200  # again
     sms = portal_call("POST", "/portal/unsubscribe", query={"token": links().unsubscribe("fp-maya", "sms")})
     assert sms.body["channel"] == "sms" and store.preferences("fp-maya").sms_opt_out
     forged = portal_call("GET", "/portal/unsubscribe", query={"token": token[:-3] + "abc"})

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import cache
+from html import escape
 from typing import Annotated
+from urllib.parse import quote
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -128,41 +130,86 @@ def _notifications():
 
 
 UnsubscribeToken = Annotated[str, Query(min_length=10, max_length=1000, description="From the email's link")]
-UNSUBSCRIBE_DOCS = {
-    200: {"description": "Unsubscribed", "content": {"application/json": {"model": Unsubscribed}}},
-    **error_docs({401: "Not a valid unsubscribe link"}),
-    **ERROR_RESPONSES,
+UNSUBSCRIBE_ERRORS = {**error_docs({401: "Not a valid unsubscribe link"}), **ERROR_RESPONSES}
+_CHANNEL_WORDS = {"email": "emails", "sms": "text messages"}
+# The page is ours alone: no scripts, no outside resources, forms only back to this API, and the
+# token (it is in the URL) never leaves in a Referer.
+_PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "X-Robots-Tag": "noindex",
 }
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title><style>
+body{{font-family:-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;max-width:32rem;margin:4rem auto;
+padding:0 1rem;color:#1f2933;line-height:1.5}}
+button{{font:inherit;padding:.6rem 1.4rem;border:0;border-radius:6px;background:#1F3A5F;color:#fff;
+cursor:pointer}}
+</style></head><body><h1>{title}</h1>{body}</body></html>"""
 
 
-def _unsubscribe(token: str) -> Unsubscribed:
+def _page(title: str, body: str) -> Response[str]:
+    return Response(200, "text/html; charset=utf-8", _PAGE.format(title=title, body=body), _PAGE_HEADERS)
+
+
+@app.get(
+    "/portal/unsubscribe",
+    summary="Unsubscribe page (the link in every email's footer)",
+    description=(
+        "Shows what the link would switch off and a button that POSTs it. It changes nothing itself: "
+        "mail scanners and link previews open links, and must not unsubscribe anyone."
+    ),
+    tags=["Portal"],
+    responses={
+        200: {"description": "A confirmation page", "content": {"text/html": {"schema": {"type": "string"}}}},
+        **UNSUBSCRIBE_ERRORS,
+    },
+)
+def unsubscribe_page(token: UnsubscribeToken) -> Response[str]:
+    _, channel = portal.links().check_unsubscribe(token)
+    what = _CHANNEL_WORDS[channel]
+    form = (
+        f'<form method="post" action="?token={escape(quote(token, safe=""))}">'
+        '<button type="submit">Unsubscribe</button></form>'
+    )
+    return _page(
+        f"Stop {what}?",
+        f"<p>You will no longer get {what} about your returns and orders. The returns portal still shows "
+        f"everything.</p>{form}",
+    )
+
+
+@app.post(
+    "/portal/unsubscribe",
+    summary="Unsubscribe: one-click (RFC 8058 List-Unsubscribe-Post) or the page's button",
+    description="Idempotent: the signed link names one customer and a channel, never an order. A browser "
+    "(Accept: text/html) gets a page, anything else JSON.",
+    tags=["Portal"],
+    responses={
+        200: {
+            "description": "Unsubscribed",
+            "content": {
+                "application/json": {"model": Unsubscribed},
+                "text/html": {"schema": {"type": "string"}},
+            },
+        },
+        **UNSUBSCRIBE_ERRORS,
+    },
+)
+def unsubscribe(token: UnsubscribeToken) -> Response[str]:
     customer_fp, channel = portal.links().check_unsubscribe(token)
     name = "email_opt_out" if channel == "email" else "sms_opt_out"
     _notifications().set_preference(customer_fp, name, True, now=datetime.now(UTC))
     metrics.add_metric(name="Unsubscribed", unit="Count", value=1)
     logger.info("unsubscribed", extra={"channel": channel})
-    return Unsubscribed(channel=channel)
-
-
-@app.get(
-    "/portal/unsubscribe",
-    summary="Unsubscribe (the link in every email)",
-    description="Idempotent: the signed link names one customer and a channel, never an order.",
-    tags=["Portal"],
-    responses=UNSUBSCRIBE_DOCS,
-)
-def unsubscribe_link(token: UnsubscribeToken) -> Unsubscribed:
-    return _unsubscribe(token)
-
-
-@app.post(
-    "/portal/unsubscribe",
-    summary="One-click unsubscribe (RFC 8058 List-Unsubscribe-Post)",
-    tags=["Portal"],
-    responses=UNSUBSCRIBE_DOCS,
-)
-def unsubscribe_one_click(token: UnsubscribeToken) -> Unsubscribed:
-    return _unsubscribe(token)
+    if "text/html" in (app.current_event.headers.get("accept") or ""):
+        return _page(
+            "You are unsubscribed", f"<p>You will no longer get {_CHANNEL_WORDS[channel]} from us.</p>"
+        )
+    return Response(200, "application/json", Unsubscribed(channel=channel).model_dump_json())
 
 
 @app.post(
