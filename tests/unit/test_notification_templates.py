@@ -129,6 +129,21 @@ def test_importing_the_catalog_does_not_load_jinja():
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2] / "functions")
 
 
+def test_the_notifications_handler_leaves_the_heavy_models_it_never_uses_unloaded():
+    """Cold start: the tracking models (~40 ms) and the return rules are for other functions."""
+    import os
+
+    code = (
+        "import sys, homeward.handlers.notifications\n"
+        "loaded = [m for m in ('homeward.models.tracking', 'homeward.domain.returns') if m in sys.modules]\n"
+        "assert not loaded, loaded"
+    )
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
+    subprocess.run(
+        [sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2] / "functions", env=env
+    )
+
+
 # ---- every message, every locale ----------------------------------------------------------------
 
 

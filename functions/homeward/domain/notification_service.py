@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from homeward.domain.notifications import (
     Preferences,
@@ -26,11 +26,12 @@ from homeward.domain.notifications import (
     sms_send_at,
 )
 from homeward.domain.orders import email_fingerprint
-from homeward.domain.returns import Change, add_note
-from homeward.domain.states import Actor
 from homeward.errors import Conflict
 from homeward.models.orders import Order
 from homeward.models.returns import ReturnRecord, TimelineEntry
+
+if TYPE_CHECKING:
+    from homeward.domain.returns import Change
 
 
 class NotifyStore(Protocol):
@@ -194,6 +195,10 @@ def notify(
 
 def failure_note(record: ReturnRecord, delivery: Delivery, *, now: datetime) -> Change:
     """The return with a staff-only timeline entry saying a message could not be delivered."""
+    # Imported here: the return rules (policy, pricing) are needed only for this rare write.
+    from homeward.domain.returns import add_note
+    from homeward.domain.states import Actor
+
     return add_note(
         record,
         f"The {delivery.kind} {delivery.channel} could not be delivered ({delivery.detail})",

@@ -11,7 +11,6 @@ from homeward.adapters.dynamodb import GSI1, n_attr, order_key, s_attr, translat
 from homeward.domain.orders import email_fingerprint, normalize_order_number
 from homeward.errors import Conflict
 from homeward.models.orders import Order, OrderIn, UpsertOutcome
-from homeward.models.tracking import normalize_tracking_number
 
 
 class OrdersTable:
@@ -49,6 +48,10 @@ class OrdersTable:
             "created_at = if_not_exists(created_at, :now), entity = :entity"
         )
         # The stream hands orders whose parcels changed to TrackingFunction, which registers them.
+        # Imported here: the tracking models cost ~40 ms to import, and readers of orders (e.g.
+        # NotificationsFunction) never write one.
+        from homeward.models.tracking import normalize_tracking_number
+
         numbers = sorted({normalize_tracking_number(s.tracking_number) for s in order.shipments})
         if numbers:
             values[":ship"] = s_attr(",".join(numbers))
