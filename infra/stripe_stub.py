@@ -39,9 +39,11 @@ import time
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from infra.http_stub import HttpStub
 
 DEFAULT_API_KEY = "sk_test_homeward_local_stub"
 # The API version stripe==16.1.0 pins (stripe._api_version.CURRENT); events carry it.
@@ -135,7 +137,7 @@ def _nest(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     return out
 
 
-class StripeStub:
+class StripeStub(HttpStub):
     """Stripe's refunds API on a real socket; see the module docstring."""
 
     def __init__(
@@ -160,49 +162,7 @@ class StripeStub:
         self._lock = threading.RLock()
         self._idle = threading.Condition(self._lock)
         self._request_ids = itertools.count(1)
-        stub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # Headers and body leave in one write, without Nagle: no 40 ms delayed-ACK stalls.
-            wbufsize = 64 * 1024
-            disable_nagle_algorithm = True
-
-            def do_GET(self):  # noqa: N802
-                stub._serve(self, "GET")
-
-            def do_POST(self):  # noqa: N802
-                stub._serve(self, "POST")
-
-            def do_DELETE(self):  # noqa: N802
-                stub._serve(self, "DELETE")
-
-            def log_message(self, *args):
-                pass
-
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
-        # A stalled handler must not hold up close(): its client gave up long ago.
-        self._server.block_on_close = False
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
-
-    # --- lifecycle ----------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> StripeStub:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+        self._listen(host, port)
 
     # --- test controls ------------------------------------------------------------------------
 

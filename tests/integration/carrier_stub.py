@@ -17,10 +17,12 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from infra.http_stub import HttpStub
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "carriers"
 
@@ -76,7 +78,7 @@ class StubState:
     active: int = 0
 
 
-class _Stub:
+class _Stub(HttpStub):
     """One provider's fake API behind a real socket."""
 
     def __init__(self, api_key: str) -> None:
@@ -84,34 +86,7 @@ class _Stub:
         self.state = StubState()
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
-        stub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self):  # noqa: N802
-                stub._serve(self, "GET")
-
-            def do_POST(self):  # noqa: N802
-                stub._serve(self, "POST")
-
-            def log_message(self, *args):
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._server.block_on_close = False
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._listen()
 
     def fault(self, **kwargs) -> Fault:
         fault = Fault(**kwargs)

@@ -33,7 +33,7 @@ from tests.integration.test_labels_flow import CountingCarrier
 from tests.integration.test_notifications_groundwork import portal_call
 from tests.integration.test_orders_slice import put_order, sign_in
 from tests.integration.test_refunds_flow import move
-from tests.integration.test_returns_flow import ops, portal, recent_order, start
+from tests.integration.test_returns_flow import ops, portal, recent_order, shopper_cancel, start
 
 SHOPPER = "jane.doe@example.com"
 PHONE = "+14155550123"  # the sample order's
@@ -244,14 +244,7 @@ def test_a_cancelled_return_is_confirmed(aws):
     token = shop()
     bus = EventBus("NotificationsFunction")
     rma = start(token).body["rma"]
-    cancelled = portal(
-        "list_returns",
-        token,
-        method="POST",
-        path=f"/portal/orders/ord_1001/returns/{rma}/cancel",
-        params={"orderId": "ord_1001", "rma": rma},
-        body={"reason": "Found one that fits"},
-    )
+    cancelled = shopper_cancel(token, rma)
     assert cancelled.status == 200
     assert bus.run() == []
     assert mails()[-1].subject == f"Your return {rma} has been cancelled"

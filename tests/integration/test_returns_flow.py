@@ -287,18 +287,23 @@ def test_ops_list_paginates_with_a_cursor(aws):
     assert ops("list_returns", qs="status=approved&cursor=%%%").status == 422
 
 
+def shopper_cancel(token: str, rma: str, reason: str = "Found one that fits"):
+    """POST /portal/orders/ord_1001/returns/{rma}/cancel as the shopper."""
+    return portal(
+        "list_returns",
+        token,
+        method="POST",
+        path=f"/portal/orders/ord_1001/returns/{rma}/cancel",
+        params={"orderId": "ord_1001", "rma": rma},
+        body={"reason": reason},
+    )
+
+
 def test_shopper_cancel_releases_quantities_and_only_before_drop_off(token):
     rma = start(token).body["rma"]
 
     def cancel():
-        return portal(
-            "list_returns",
-            token,
-            method="POST",
-            path=f"/portal/orders/ord_1001/returns/{rma}/cancel",
-            params={"orderId": "ord_1001", "rma": rma},
-            body={"reason": "Found one that fits"},
-        )
+        return shopper_cancel(token, rma)
 
     result = cancel()
     assert result.status == 200, result.raw

@@ -26,6 +26,7 @@ from homeward.domain.returns import price
 from homeward.errors import Conflict, Unprocessable
 from homeward.models.orders import Order, Payment
 from homeward.models.policy import ReturnPolicy
+from homeward.models.refunds import RefundLine
 from homeward.models.returns import LineRefund, ReturnLine, ReturnRecord
 
 SplitRule = Literal["proportional", "sequential"]
@@ -59,27 +60,11 @@ class RefundRules:
 
 
 @dataclass(frozen=True)
-class LineBreakdown:
-    """One line's final refund, in minor units."""
-
-    line_id: str
-    resolution: str
-    accepted_units: int
-    merchandise: int
-    discount: int
-    order_discount: int
-    tax: int
-    restocking_fee: int
-    grade_deduction: int
-    amount: int  # merchandise - discount - order_discount + tax - restocking_fee - grade_deduction
-
-
-@dataclass(frozen=True)
 class RefundBreakdown:
     """The final refund of a return, per line and per resolution (same meaning as `RefundPreview`)."""
 
     currency: str
-    lines: tuple[LineBreakdown, ...]
+    lines: tuple[RefundLine, ...]
     return_shipping_fee: int
     refund_total: int  # to the original payment(s), after the return-shipping fee; includes keep_item
     store_credit_total: int  # including the bonus
@@ -176,7 +161,7 @@ def _line_breakdown(
     rules: RefundRules,
     order: Order | None,
     shares: dict[str, int],
-) -> LineBreakdown:
+) -> RefundLine:
     amounts, from_order = _amounts_for(line, units, order, shares)
     reason = policy.reason(line.reason)
     waives = bool(reason and reason.waives_fees)
@@ -201,7 +186,7 @@ def _line_breakdown(
         grade_deduction = percent_of(amounts.net_of_tax, rules.grade_deduction_percent.get(line.grade, 0))
     # Fees and deductions together can never make a line negative.
     grade_deduction = min(grade_deduction, max(0, amounts.paid - restocking))
-    return LineBreakdown(
+    return RefundLine(
         line_id=line.line_id,
         resolution=line.resolution,
         accepted_units=units,
@@ -347,7 +332,6 @@ def split_across_payments(
 __all__ = [
     "DEFAULT_GRADE_DEDUCTIONS",
     "Allocation",
-    "LineBreakdown",
     "RefundBreakdown",
     "RefundRules",
     "accepted_units",

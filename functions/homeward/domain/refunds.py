@@ -40,7 +40,6 @@ from homeward.models.refunds import (
     ManualRefundRequest,
     MoneyMovement,
     RefundAmounts,
-    RefundLine,
     RefundState,
     ShopperMovement,
     ShopperRefund,
@@ -310,7 +309,7 @@ def amounts_model(record: ReturnRecord, policy: ReturnPolicy, order: Order | Non
     return RefundAmounts(
         currency=breakdown.currency,
         inspected=inspected,
-        lines=[RefundLine(**vars(line)) for line in breakdown.lines],
+        lines=list(breakdown.lines),
         return_shipping_fee=breakdown.return_shipping_fee,
         refund_total=breakdown.refund_total,
         store_credit_total=breakdown.store_credit_total,

@@ -46,6 +46,8 @@ class MoneyMovement(BaseModel):
 
 
 class RefundLine(BaseModel):
+    """One line's final refund, in minor units (computed by `domain.refund_amounts`)."""
+
     line_id: str
     resolution: str
     accepted_units: int
@@ -55,7 +57,7 @@ class RefundLine(BaseModel):
     tax: int
     restocking_fee: int
     grade_deduction: int
-    amount: int
+    amount: int  # merchandise - discount - order_discount + tax - restocking_fee - grade_deduction
 
 
 class RefundAmounts(BaseModel):
