@@ -61,7 +61,8 @@ def sample_context(locale: str = "en", kind: str | None = None) -> dict:
     de = locale == "de"
     currency = "EUR" if de else "USD"
     rma = "R-7K3M-9QXA"
-    portal = f"https://returns.fjordandpine.example/r/{rma}?t=eyJvIjoib3JkXzIwMDEifQ.sig"
+    site = "https://returns.fjordandpine.example"
+    portal = f"{site}/#/orders/ord_2001/returns/{rma}"
     return {
         "locale": locale,
         "customer": {"name": "Anna Schmidt" if de else "Jamie Rivera"},
@@ -118,9 +119,10 @@ def sample_context(locale: str = "en", kind: str | None = None) -> dict:
         },
         "links": {
             "portal": portal,
-            "unsubscribe": "https://returns.fjordandpine.example/unsubscribe?t=eyJlIjoiamFtaWUifQ.sig",
-            "label": f"https://returns.fjordandpine.example/r/{rma}/label?t=eyJsIjoxfQ.sig",
-            "survey": f"https://returns.fjordandpine.example/survey/{rma}?t=eyJzIjoxfQ.sig",
+            "unsubscribe": f"{site}/#/unsubscribe/eyJlIjoiamFtaWUifQ.sig?lang={locale}",
+            "label": f"{portal}/label",
+            "survey": f"{site}/#/feedback/eyJzIjoxfQ.sig?lang={locale}",
+            "sign_in": f"{site}/#/signin/eyJvIjoib3JkXzIwMDEifQ.sig?lang={locale}",
         },
     }
 

@@ -30,6 +30,12 @@ class PortalApiSettings(CommonSettings):
     sign_in_max_failures_per_order: int = Field(default=5, alias="SIGN_IN_MAX_FAILURES_PER_ORDER", ge=1)
     sign_in_max_failures_per_ip: int = Field(default=20, alias="SIGN_IN_MAX_FAILURES_PER_IP", ge=1)
     sign_in_window_seconds: int = Field(default=900, alias="SIGN_IN_WINDOW_SECONDS", ge=60)
+    sign_in_links_per_order: int = Field(default=3, alias="SIGN_IN_LINKS_PER_ORDER", ge=1)
+    sign_in_link_requests_per_ip: int = Field(default=20, alias="SIGN_IN_LINK_REQUESTS_PER_IP", ge=1)
+    return_policy_parameter: str | None = Field(default=None, alias="RETURN_POLICY_PARAMETER")
+    return_policy_url: str | None = Field(default=None, alias="RETURN_POLICY_URL")
+    # The portal distribution's origin header value: requests carrying it come through CloudFront.
+    edge_origin_token: str | None = Field(default=None, alias="EDGE_ORIGIN_TOKEN")
 
 
 SettingsT = TypeVar("SettingsT", bound=BaseModel)

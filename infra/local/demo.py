@@ -6,6 +6,8 @@ so what is stored is exactly what a shop's back end would have created:
     #1001  delivered 5 days ago, three lines, one of them final sale
     #1002  delivered 45 days ago (outside a 30-day return window)
     #1003  shipped 2 days ago, still in transit
+    #1004  a gift, in euros and German: delivered 3 days ago to the recipient, whose gift receipt
+           says GIFT-7Q4M-2026 (the gift-return path: order number + that code, no buyer's email)
 """
 
 from __future__ import annotations
@@ -55,13 +57,20 @@ def _at(now: datetime, days_ago: float, hour: int, minute: int = 0) -> str:
 
 
 def _order(
-    number: int, *, placed: str, customer: dict, lines: list[dict], shipment: dict, **extra
+    number: int,
+    *,
+    placed: str,
+    customer: dict,
+    lines: list[dict],
+    shipment: dict,
+    currency: str = "USD",
+    **extra,
 ) -> DemoOrder:
     body = {
         "order_number": f"#{number}",
         "placed_at": placed,
         "updated_at": shipment.get("delivered_at") or shipment["shipped_at"],
-        "currency": "USD",
+        "currency": currency,
         "customer": {"locale": "en-US", **customer},
         "lines": lines,
         "order_discount": 0,
@@ -239,6 +248,56 @@ def demo_orders(now: datetime | None = None) -> list[DemoOrder]:
                 "service": "Priority Mail",
                 "shipped_at": _at(now, 2, 10, 0),
             },
+        ),
+        _order(
+            1004,
+            placed=_at(now, 8, 20, 15),
+            currency="EUR",
+            customer={
+                "email": "jonas.weber@example.com",
+                "name": "Jonas Weber",
+                "locale": "de-DE",
+                # Shipped straight to the person it is for.
+                "address": {
+                    "name": "Lena Fischer",
+                    "line1": "Bergstrasse 21",
+                    "city": "Kassel",
+                    "postal_code": "34119",
+                    "country": "DE",
+                },
+            },
+            lines=[
+                {
+                    "line_id": "L1",
+                    "sku": "SCRF-WOL-RST",
+                    "title": "Wollschal",
+                    "variant": "Rost",
+                    "quantity": 1,
+                    "unit_price": 5900,
+                    "tax": 942,
+                    "category": "accessories",
+                },
+                {
+                    "line_id": "L2",
+                    "sku": "GLV-LTH-BRN-M",
+                    "title": "Lederhandschuhe",
+                    "variant": "Braun / M",
+                    "quantity": 1,
+                    "unit_price": 4900,
+                    "tax": 782,
+                    "category": "accessories",
+                },
+            ],
+            shipping=495,
+            shipment={
+                "carrier": "DHL",
+                "tracking_number": "00340434161094042557",
+                "service": "DHL Paket",
+                "shipped_at": _at(now, 6, 9, 0),
+                "delivered_at": _at(now, 3, 12, 5),
+            },
+            gift_receipt_code="GIFT-7Q4M-2026",
+            tags=["web", "gift"],
         ),
     ]
 

@@ -148,21 +148,24 @@ def test_a_refunded_return_tells_the_shopper_each_step_once_in_order(aws):
         "How was your return with Linen & Loom?",
     ]
     assert {m.to for m in sent} == {SHOPPER}
-    return_page = f"{PORTAL_URL}/orders/ord_1001/returns/{rma}"
+    return_page = f"{PORTAL_URL}/#/orders/ord_1001/returns/{rma}"
     for mail in sent:
         if mail is not sent[-1]:  # the survey links to itself
             assert return_page in links_in(mail.text), mail.subject
         assert tokens().check_unsubscribe(unsubscribe_token(mail)) == (email_fingerprint(SHOPPER), "email")
         assert mail.one_click == "List-Unsubscribe=One-Click"
+        # The footer's link opens the portal's own (localized) page for the same signed token.
+        page = f"{PORTAL_URL}/#/unsubscribe/{unsubscribe_token(mail)}?lang=en"
+        assert page in links_in(mail.text), mail.subject
     approved, refund, survey = sent[1], sent[4], sent[6]
-    assert f"{return_page}#label" in links_in(approved.text)
+    assert f"{return_page}/label" in links_in(approved.text)
     assert label.tracking_number in approved.text
     assert refunded in refund.text and refunded in refund.html
     breakdown = done.refund.amounts
     assert dollars(sum(line.merchandise for line in breakdown.lines)) in refund.text
     # Texts only for the moments that matter, to the number on the order.
     assert texts() == [
-        (PHONE, f"Linen & Loom: Your return {rma} is approved. Your label: {return_page}#label"),
+        (PHONE, f"Linen & Loom: Your return {rma} is approved. Your label: {return_page}/label"),
         (
             PHONE,
             f"Linen & Loom: We've refunded {refunded} for your return {rma}. It can take up to 10 business"
@@ -170,8 +173,8 @@ def test_a_refunded_return_tells_the_shopper_each_step_once_in_order(aws):
         ),
     ]
     # The survey link is signed for this return and answers through POST /portal/feedback.
-    survey_link = next(link for link in links_in(survey.text) if "/feedback?token=" in link)
-    survey_token = unquote(parse_qs(urlparse(survey_link).query)["token"][0])
+    survey_link = next(link for link in links_in(survey.text) if "/#/feedback/" in link)
+    survey_token = survey_link.split("/#/feedback/", 1)[1].split("?", 1)[0]
     assert tokens().check_survey(survey_token) == rma
     answered = portal_call(
         "POST", "/portal/feedback", body={"token": survey_token, "rating": 5, "comment": "Easy"}
@@ -269,7 +272,7 @@ def test_label_reminder_then_expiry(aws):
         assert bus.run() == []
     reminder, expired = mails()[-2:]
     assert reminder.subject.startswith("Reminder: your return label is valid until ")
-    assert f"{PORTAL_URL}/orders/ord_1001/returns/{rma}#label" in links_in(reminder.text)
+    assert f"{PORTAL_URL}/#/orders/ord_1001/returns/{rma}/label" in links_in(reminder.text)
     assert expired.subject == f"Your return label for {rma} has expired"
     assert texts()[-1][1].startswith(f"Linen & Loom: Reminder: your label for return {rma} is valid until ")
 
@@ -404,7 +407,7 @@ def test_outbound_parcel_milestones_are_told_once_each(aws):
         "Your order #1001 has been delivered",
     ]
     assert [t for _, t in texts()] == [
-        f"Linen & Loom: Your order #1001 has shipped. Track it: {PORTAL_URL}/orders/ord_1001",
+        f"Linen & Loom: Your order #1001 has shipped. Track it: {PORTAL_URL}/#/orders/ord_1001",
         "Linen & Loom: Your order #1001 is out for delivery and should arrive today.",
         "Linen & Loom: Your order #1001 has been delivered. Thank you for shopping with us!",
     ]
@@ -445,10 +448,11 @@ def test_every_domain_event_reaches_the_topic_with_filterable_attributes(aws):
         assert {"type", "event_id", "order_id", "status"} <= set(attributes)
         assert json.loads(message["Body"])["type"] == attributes["type"]
     # Every message type NotificationsFunction needs passes its subscription's filter.
-    from homeward.domain.notifications import RETURN_MESSAGES, SHIPMENT_MESSAGES
+    from homeward.domain.notifications import PORTAL_MESSAGES, RETURN_MESSAGES, SHIPMENT_MESSAGES
 
     (_, props) = topic_consumers()["NotificationsFunction"]
-    wanted = set(RETURN_MESSAGES) | set(SHIPMENT_MESSAGES) | {"return.approved", "shipment.updated"}
+    wanted = set(RETURN_MESSAGES) | set(SHIPMENT_MESSAGES) | set(PORTAL_MESSAGES)
+    wanted |= {"return.approved", "shipment.updated"}
     assert wanted == set(props["FilterPolicy"]["type"])
 
 

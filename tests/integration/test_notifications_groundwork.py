@@ -344,7 +344,7 @@ def test_messages_render_from_a_real_refunded_return_in_the_shoppers_language(aw
     assert f"{euros},{cents:02d}" in rendered.html  # German decimals, from the real refund
     assert rma in rendered.text and "hilfe@nordwind.example" in rendered.html
     assert "https://api.example/portal/unsubscribe?token=t0k" in rendered.html
-    assert f"https://returns.nordwind.example/orders/ord_1001/returns/{rma}" in rendered.html
+    assert f"https://returns.nordwind.example/#/orders/ord_1001/returns/{rma}" in rendered.html
     assert rendered.subject and rendered.subject != render(kind, "en", context, brand).subject
     # The survey once it closes (signed link), and the delivered-to-warehouse message.
     closed = {"type": "return.closed", "data": {}}
@@ -359,7 +359,7 @@ def test_messages_render_from_a_real_refunded_return_in_the_shoppers_language(aw
         survey_token="signed.survey.token",
     )
     page = render("survey", "en", survey, brand).html
-    assert "https://returns.nordwind.example/feedback?token=signed.survey.token" in page
+    assert "https://returns.nordwind.example/#/feedback/signed.survey.token?lang=en" in page
     delivered = next(e for e in timeline if e["type"] == "return.delivered")
     text = render(
         message_for(delivered),

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import hmac
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from homeward.domain.orders import email_fingerprint, normalize_order_number
 from homeward.errors import TooManyRequests, Unauthorized
-from homeward.models.orders import PortalSession, SignInRequest
+from homeward.models.orders import Order, PortalSession, SignInRequest
+from homeward.models.portal import GiftSignInRequest, SignInLinkRequest
 
 # One message for "no such order" and "wrong email": the answer must not reveal which.
 SIGN_IN_FAILED = "We could not find an order with that order number and email address."
@@ -37,6 +39,51 @@ class AttemptCounter(Protocol):
     def record_failure(self, keys: list[str], window_start: int, expires_at: int) -> None: ...
 
 
+@dataclass(frozen=True)
+class _Window:
+    """The fixed window a sign-in attempt counts in."""
+
+    start: int
+    retry_after: int
+    expires_at: int
+
+    @classmethod
+    def at(cls, now: datetime, seconds: int) -> _Window:
+        epoch = int(now.timestamp())
+        start = epoch - epoch % seconds
+        return cls(start=start, retry_after=start + seconds - epoch, expires_at=start + 2 * seconds)
+
+
+def _guarded(
+    number: str,
+    client_ip: str,
+    matches: Callable[[str, str], bool],
+    *,
+    directory: OrderDirectory,
+    attempts: AttemptCounter,
+    limits: SignInLimits,
+    now: datetime,
+) -> str:
+    """The order id with this number that `matches(order_id, email_fp)` approves, under the limits.
+
+    Every failure counts against the order number and the client IP; both answer the same 401.
+    """
+    window = _Window.at(now, limits.window_seconds)
+    keys = {f"order:{number}": limits.per_order, f"ip:{client_ip}": limits.per_ip}
+    counts = attempts.failures(list(keys), window.start)
+    if any(counts.get(key, 0) >= limit for key, limit in keys.items()):
+        raise TooManyRequests("Too many attempts; try again later", retry_after_seconds=window.retry_after)
+    match = None
+    for order_id, fingerprint in directory.find_by_order_number(number):
+        # Every candidate is checked, so the timing does not tell which one matched.
+        if matches(order_id, fingerprint) and match is None:
+            match = order_id
+    if match is None:
+        attempts.record_failure(list(keys), window.start, expires_at=window.expires_at)
+        raise Unauthorized(SIGN_IN_FAILED, details={"reason": "sign_in_failed"})
+    return match
+
+
 def sign_in(
     request: SignInRequest,
     client_ip: str,
@@ -53,27 +100,149 @@ def sign_in(
     needs the signing key.
     """
     number = normalize_order_number(request.order_number)
-    epoch = int(now.timestamp())
-    window_start = epoch - epoch % limits.window_seconds
-    retry_after = window_start + limits.window_seconds - epoch
-    keys = {f"order:{number}": limits.per_order, f"ip:{client_ip}": limits.per_ip}
+    wanted = email_fingerprint(request.email)
+    match = _guarded(
+        number,
+        client_ip,
+        lambda _order_id, fingerprint: hmac.compare_digest(fingerprint, wanted),
+        directory=directory,
+        attempts=attempts,
+        limits=limits,
+        now=now,
+    )
+    token, expires_at = issue_token(match, now)
+    return PortalSession(token=token, order_id=match, expires_at=expires_at)
 
-    counts = attempts.failures(list(keys), window_start)
-    if any(counts.get(key, 0) >= limit for key, limit in keys.items()):
-        raise TooManyRequests("Too many attempts; try again later", retry_after_seconds=retry_after)
 
+# ---- sign-in links by email ------------------------------------------------------------------
+
+SIGN_IN_LINK_TTL = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class LinkLimits:
+    """Sign-in link emails: per order (only counted when the email matched, so a stranger cannot
+    use up a shopper's links) and requests per client IP, per fixed window."""
+
+    per_order: int = 3
+    per_ip: int = 20
+    window_seconds: int = 900
+
+
+class SignInLinkOutbox(Protocol):
+    def request_sign_in_link(
+        self, order_id: str, nonce: str, expires_at: datetime, locale: str | None, now: datetime
+    ) -> None:
+        """Record the request as a `portal.sign_in_link` event: the notifications path emails it."""
+        ...
+
+
+def request_sign_in_link(
+    request: SignInLinkRequest,
+    client_ip: str,
+    *,
+    directory: OrderDirectory,
+    attempts: AttemptCounter,
+    outbox: SignInLinkOutbox,
+    limits: LinkLimits,
+    now: datetime,
+) -> bool:
+    """Email a one-time sign-in link to the order's address if the email matches. The caller
+    answers the same whatever this returns (True: a link is on its way)."""
+    window = _Window.at(now, limits.window_seconds)
+    ip_key = f"link-ip:{client_ip}"
+    if attempts.failures([ip_key], window.start).get(ip_key, 0) >= limits.per_ip:
+        raise TooManyRequests("Too many requests; try again later", retry_after_seconds=window.retry_after)
+    attempts.record_failure([ip_key], window.start, expires_at=window.expires_at)
+    number = normalize_order_number(request.order_number)
     wanted = email_fingerprint(request.email)
     match = None
     for order_id, fingerprint in directory.find_by_order_number(number):
-        # compare_digest on every candidate keeps the timing independent of which one matched.
         if hmac.compare_digest(fingerprint, wanted) and match is None:
             match = order_id
     if match is None:
-        attempts.record_failure(list(keys), window_start, expires_at=window_start + 2 * limits.window_seconds)
-        raise Unauthorized(SIGN_IN_FAILED, details={"reason": "sign_in_failed"})
+        return False
+    order_key = f"link-order:{match}"
+    if attempts.failures([order_key], window.start).get(order_key, 0) >= limits.per_order:
+        return False  # enough links are on their way already
+    attempts.record_failure([order_key], window.start, expires_at=window.expires_at)
+    outbox.request_sign_in_link(match, secrets.token_urlsafe(16), now + SIGN_IN_LINK_TTL, request.locale, now)
+    return True
 
+
+class UsedLinks(Protocol):
+    def use_sign_in_link(self, nonce: str, expires_epoch: int) -> bool:
+        """Mark the link used; False when it was used before."""
+        ...
+
+
+def redeem_sign_in_link(order_id: str, nonce: str, expires_epoch: int, *, used: UsedLinks) -> str:
+    """The order a valid (already verified) link opens, once."""
+    if not used.use_sign_in_link(nonce, expires_epoch):
+        raise Unauthorized(
+            "This sign-in link was already used; ask for a new one", details={"reason": "link_used"}
+        )
+    return order_id
+
+
+# ---- gift recipients -------------------------------------------------------------------------
+
+
+class OrderReader(Protocol):
+    def get_order(self, order_id: str) -> Order | None: ...
+
+
+def _normalized_code(value: str | None) -> str:
+    return "".join(ch for ch in (value or "").upper() if ch.isalnum())
+
+
+def gift_matcher(
+    request: GiftSignInRequest, verify_by: str, orders: OrderReader
+) -> Callable[[str, str], bool]:
+    """Whether an order is the one the recipient's gift receipt (or postcode) proves."""
+    presented = _normalized_code(request.gift_code if verify_by == "gift_code" else request.postal_code)
+
+    def matches(order_id: str, _email_fp: str) -> bool:
+        order = orders.get_order(order_id)
+        if order is None:
+            return False
+        if verify_by == "gift_code":
+            expected = order.gift_receipt_code
+        else:
+            expected = order.customer.address.postal_code if order.customer.address else None
+        # An order without the proof never matches, but is compared all the same.
+        ok = hmac.compare_digest(_normalized_code(expected) or "\0", presented or "\1")
+        return ok and bool(expected)
+
+    return matches
+
+
+def gift_sign_in(
+    request: GiftSignInRequest,
+    client_ip: str,
+    *,
+    verify_by: str,
+    directory: OrderDirectory,
+    orders: OrderReader,
+    attempts: AttemptCounter,
+    issue_token: Callable[[str, datetime], tuple[str, datetime]],
+    limits: SignInLimits,
+    now: datetime,
+) -> PortalSession:
+    """A gift recipient's session: order number + gift receipt code (or postcode). Failures
+    count and answer exactly like sign-in's."""
+    number = normalize_order_number(request.order_number)
+    match = _guarded(
+        number,
+        client_ip,
+        gift_matcher(request, verify_by, orders),
+        directory=directory,
+        attempts=attempts,
+        limits=limits,
+        now=now,
+    )
     token, expires_at = issue_token(match, now)
-    return PortalSession(token=token, order_id=match, expires_at=expires_at)
+    return PortalSession(token=token, order_id=match, expires_at=expires_at, gift=True)
 
 
 def check_api_key(presented: str | None, valid_keys: list[str]) -> None:

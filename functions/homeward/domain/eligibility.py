@@ -116,6 +116,7 @@ def eligibility(
         currency=order.currency,
         policy_version=policy.version,
         store_credit_bonus_percent=policy.store_credit_bonus_percent,
+        reasons=policy.reasons,
         lines=[
             line_eligibility(
                 order,
@@ -128,3 +129,25 @@ def eligibility(
             for line in order.lines
         ],
     )
+
+
+GIFT_RESOLUTION = "store_credit"
+
+
+def for_gift_recipient(result: Eligibility) -> Eligibility:
+    """What a gift's recipient may return: store credit only (never money to the buyer's card)."""
+    lines = []
+    for line in result.lines:
+        if line.returnable and GIFT_RESOLUTION not in line.allowed_resolutions:
+            line = line.model_copy(
+                update={
+                    "returnable": False,
+                    "returnable_quantity": 0,
+                    "reason_codes": [*line.reason_codes, "gift_store_credit_unavailable"],
+                    "allowed_resolutions": [],
+                }
+            )
+        elif line.returnable:
+            line = line.model_copy(update={"allowed_resolutions": [GIFT_RESOLUTION]})
+        lines.append(line)
+    return result.model_copy(update={"lines": lines, "gift": True})

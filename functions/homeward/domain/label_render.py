@@ -570,3 +570,14 @@ def _zpl(label: LabelContent, elements: list[Element]) -> bytes:
     out.append("^PQ1")
     out.append("^XZ")
     return ("\n".join(out) + "\n").encode("utf-8")
+
+
+def qr_svg(payload: str) -> str:
+    """The drop-off QR code as a standalone SVG (for the portal: shown on the shopper's phone)."""
+    import segno
+
+    out = io.BytesIO()
+    segno.make(payload, error="m", micro=False).save(
+        out, kind="svg", scale=8, border=4, light="#fff", xmldecl=False, svgns=True, title="QR code", nl=False
+    )
+    return out.getvalue().decode()

@@ -88,6 +88,39 @@ def _parcel(event: dict) -> dict | None:
     }
 
 
+class PortalLinks:
+    """Where the portal's pages are. The portal is one page at `{portal_url}/` routed by the URL
+    fragment, so no page can collide with an API path behind the same origin, and the secrets in
+    sign-in and survey links never reach a server log or a Referer. `?lang=` picks the language."""
+
+    def __init__(self, portal_url: str, locale: str) -> None:
+        self.base = portal_url.rstrip("/")
+        self.locale = locale
+
+    def page(self, *segments: str, token: bool = False) -> str:
+        path = "/".join(quote(s, safe="") for s in segments)
+        lang = f"?lang={quote(self.locale)}" if token else ""
+        return f"{self.base}/#/{path}{lang}"
+
+    def order(self, order_id: str) -> str:
+        return self.page("orders", order_id)
+
+    def return_page(self, order_id: str, rma: str) -> str:
+        return self.page("orders", order_id, "returns", rma)
+
+    def label(self, order_id: str, rma: str) -> str:
+        return self.page("orders", order_id, "returns", rma, "label")
+
+    def survey(self, token: str) -> str:
+        return self.page("feedback", token, token=True)
+
+    def unsubscribe(self, token: str) -> str:
+        return self.page("unsubscribe", token, token=True)
+
+    def sign_in(self, token: str) -> str:
+        return self.page("signin", token, token=True)
+
+
 def build_context(
     kind: str,
     event: dict,
@@ -98,11 +131,12 @@ def build_context(
     portal_url: str,
     unsubscribe_url: str,
     survey_token: str | None = None,
+    sign_in_token: str | None = None,
 ) -> dict:
     """Everything a template may show for this message, in the documented shape."""
-    base = portal_url.rstrip("/")
-    order_link = f"{base}/orders/{quote(order.order_id, safe='')}"
-    return_link = f"{order_link}/returns/{record.rma}" if record else order_link
+    pages = PortalLinks(portal_url, locale)
+    order_link = pages.order(order.order_id)
+    return_link = pages.return_page(order.order_id, record.rma) if record else order_link
     return {
         "locale": locale,
         "customer": {"name": order.customer.name},
@@ -113,7 +147,8 @@ def build_context(
         "links": {
             "portal": return_link,
             "unsubscribe": unsubscribe_url,
-            "label": f"{return_link}#label" if record and record.label else None,
-            "survey": f"{base}/feedback?token={quote(survey_token)}" if survey_token else None,
+            "label": pages.label(order.order_id, record.rma) if record and record.label else None,
+            "survey": pages.survey(survey_token) if survey_token else None,
+            "sign_in": pages.sign_in(sign_in_token) if sign_in_token else None,
         },
     }

@@ -140,6 +140,8 @@ def notify(
     order = lookup.get_order(order_id)
     if order is None:
         return [Delivery("email", "undeliverable", "order_not_found", kind=kind)]
+    if record is not None and record.gift is not None:
+        order = gift_view(order, record)
     key = dedupe_key(kind, event, event_id)
     customer = order.customer
     recipient = Recipient(
@@ -191,6 +193,14 @@ def notify(
     if deferred_until is not None:
         raise Deferred(deferred_until, deliveries)
     return deliveries
+
+
+def gift_view(order: Order, record: ReturnRecord) -> Order:
+    """The order as told to a gift's recipient: addressed to them (email only, their language)."""
+    from homeward.models.orders import Customer
+
+    recipient = Customer(email=record.gift.email, locale=record.gift.locale or order.customer.locale)
+    return order.model_copy(update={"customer": recipient})
 
 
 def failure_note(record: ReturnRecord, delivery: Delivery, *, now: datetime) -> Change:

@@ -56,6 +56,10 @@ SHIPMENT_UPDATE_MESSAGES: dict[str, str] = {
     "in_transit": "shipment_shipped",
     "out_for_delivery": "shipment_out_for_delivery",
 }
+# Portal events -> message kind: asked for by the shopper, email only.
+PORTAL_MESSAGES: dict[str, str] = {"portal.sign_in_link": "sign_in_link"}
+# Sent even to an unsubscribed address: the shopper has just asked for this very email.
+REQUESTED_KINDS: frozenset[str] = frozenset(PORTAL_MESSAGES.values())
 # Messages worth an SMS (to shoppers who opted in): the catalog's, which have SMS texts.
 SMS_KINDS: frozenset[str] = frozenset(str(kind) for kind, spec in SPECS.items() if spec.sms)
 # Told once per parcel, whatever the event: `shipment.updated` repeats for every new ETA, and a
@@ -80,6 +84,8 @@ def message_for(event: dict, *, keeps_every_item: bool = False) -> str | None:
         return "return_approved" if keeps_every_item else None
     if event_type in RETURN_MESSAGES:
         return RETURN_MESSAGES[event_type]
+    if event_type in PORTAL_MESSAGES:
+        return PORTAL_MESSAGES[event_type]
     if event.get("direction") != "outbound":
         return None
     if event_type == "shipment.updated":
@@ -130,7 +136,7 @@ def channels_for(kind: str, recipient: Recipient, prefs: Preferences) -> list[Ch
     decisions = []
     if not recipient.email or not _EMAIL.match(recipient.email):
         decisions.append(ChannelDecision("email", False, "no_valid_email"))
-    elif prefs.email_opt_out:
+    elif prefs.email_opt_out and kind not in REQUESTED_KINDS:
         decisions.append(ChannelDecision("email", False, "unsubscribed"))
     else:
         decisions.append(ChannelDecision("email", True, "ok"))
@@ -177,6 +183,7 @@ def sms_send_at(now: datetime, time_zone: str | None) -> datetime:
 UNSUBSCRIBE_SALT = "homeward.unsubscribe.v1"
 SURVEY_SALT = "homeward.survey.v1"
 SURVEY_TTL = timedelta(days=30)
+SIGN_IN_SALT = "homeward.sign-in-link.v1"
 
 
 class LinkTokens:
@@ -188,6 +195,7 @@ class LinkTokens:
         kwargs = {"signer_kwargs": {"digest_method": hashlib.sha256}}
         self._unsubscribe = URLSafeSerializer(keys, salt=UNSUBSCRIBE_SALT, **kwargs)
         self._survey = URLSafeTimedSerializer(keys, salt=SURVEY_SALT, **kwargs)
+        self._sign_in = URLSafeSerializer(keys, salt=SIGN_IN_SALT, **kwargs)
 
     def unsubscribe(self, customer_fp: str, channel: Channel = "email") -> str:
         return self._unsubscribe.dumps({"c": customer_fp, "ch": channel})
@@ -214,3 +222,26 @@ class LinkTokens:
         if not isinstance(payload, dict) or not isinstance(payload.get("r"), str):
             raise Unauthorized("This link is not valid", details={"reason": "link_invalid"})
         return payload["r"]
+
+    def sign_in(self, order_id: str, nonce: str, expires_epoch: int) -> str:
+        """A sign-in link for one order; one-time by its nonce (the redeemer records it)."""
+        return self._sign_in.dumps({"o": order_id, "n": nonce, "e": expires_epoch})
+
+    def check_sign_in(self, token: str, now: datetime) -> tuple[str, str, int]:
+        """(order_id, nonce, expires_epoch) of a valid, unexpired sign-in link, or 401."""
+        try:
+            payload = self._sign_in.loads(token)
+        except BadSignature as exc:
+            raise Unauthorized("This sign-in link is not valid", details={"reason": "link_invalid"}) from exc
+        if not (
+            isinstance(payload, dict)
+            and isinstance(payload.get("o"), str)
+            and isinstance(payload.get("n"), str)
+            and isinstance(payload.get("e"), int)
+        ):
+            raise Unauthorized("This sign-in link is not valid", details={"reason": "link_invalid"})
+        if now.timestamp() >= payload["e"]:
+            raise Unauthorized(
+                "This sign-in link has expired; ask for a new one", details={"reason": "link_expired"}
+            )
+        return payload["o"], payload["n"], payload["e"]

@@ -106,3 +106,11 @@ def get_shopper_order(order_id: str, *, token_order_id: str, store: OrderStore) 
     if order is None:
         raise NotFound("Order not found")
     return shopper_view(order)
+
+
+def for_gift_recipient(view: ShopperOrder, gift) -> ShopperOrder:
+    """A gift recipient sees the order, but not who bought it: the contact is their own."""
+    contact = ShopperContact(
+        name=None, email=mask_email(gift.email), phone=None, locale=gift.locale or view.contact.locale
+    )
+    return view.model_copy(update={"contact": contact, "gift": True})

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from homeward.domain import returns
-from homeward.domain.eligibility import eligibility
+from homeward.domain.eligibility import GIFT_RESOLUTION, eligibility, for_gift_recipient
 from homeward.domain.orders import email_fingerprint
 from homeward.domain.states import SHOPPER_CAN_CANCEL, Actor, ParcelState
 from homeward.errors import Conflict, NotFound, Unprocessable
@@ -14,13 +14,16 @@ from homeward.models.orders import Order
 from homeward.models.policy import ReturnPolicy
 from homeward.models.returns import (
     Eligibility,
+    GiftRecipient,
     ReceiveRequest,
+    ReturnLabel,
     ReturnLine,
     ReturnRecord,
     ReturnRequest,
     TimelineEntry,
 )
 
+PREVIEW_RMA = "R-0000-0000"  # never stored: previews write nothing
 # Optimistic reservation: a concurrent return on the same lines makes us re-read and retry.
 _RESERVATION_ATTEMPTS = 3
 
@@ -51,13 +54,56 @@ class ReturnStore(Protocol):
 
 
 def order_eligibility(
-    order_id: str, *, store: ReturnStore, policy: ReturnPolicy, now: datetime
+    order_id: str, *, store: ReturnStore, policy: ReturnPolicy, now: datetime, gift: bool = False
 ) -> Eligibility:
     found = store.order_with_reservations(order_id)
     if found is None:
         raise NotFound("Order not found")
     order, reserved = found
-    return eligibility(order, reserved=reserved, policy=policy, now=now)
+    result = eligibility(order, reserved=reserved, policy=policy, now=now)
+    return for_gift_recipient(result) if gift else result
+
+
+def preview_return(
+    order_id: str, request: ReturnRequest, *, store: ReturnStore, policy: ReturnPolicy, now: datetime
+) -> ReturnRecord:
+    """What this request would refund, priced exactly as a submit would, without writing anything.
+    Errors are the submit's (409 over-return, 422 ineligible), bar missing photos or note."""
+    found = store.order_with_reservations(order_id)
+    if found is None:
+        raise NotFound("Order not found")
+    order, reserved = found
+    change = returns.create_return(
+        order,
+        request,
+        rma=PREVIEW_RMA,
+        reserved=reserved,
+        policy=policy,
+        customer_returns_90_days=0,
+        filed_by=Actor.SHOPPER,
+        actor_id=None,
+        now=now,
+        preview=True,
+    )
+    return change.record
+
+
+def visible_to(record: ReturnRecord, gift) -> bool:
+    """Whether a portal session sees this return. A gift's return is its recipient's alone (the
+    buyer must not find out), and a recipient (`gift`: their claim) sees only their own returns."""
+    if gift is None:
+        return record.gift is None
+    return record.gift is not None and record.gift.email.lower() == gift.email.lower()
+
+
+def check_gift_request(request: ReturnRequest) -> None:
+    """A gift's recipient returns for store credit only: never money to the buyer's card."""
+    wrong = [line.line_id for line in request.lines if line.resolution != GIFT_RESOLUTION]
+    if wrong:
+        raise Unprocessable(
+            "A gift can be returned for store credit only",
+            details={"reason_codes": ["gift_store_credit_only"], "lines": wrong},
+        )
 
 
 def start_return(
@@ -70,8 +116,12 @@ def start_return(
     filed_by: Actor,
     actor_id: str | None,
     now: datetime,
+    gift: GiftRecipient | None = None,
 ) -> tuple[ReturnRecord, list[TimelineEntry], bool]:
-    """Create a return: (record, timeline, created). A repeated Idempotency-Key gives the first one."""
+    """Create a return: (record, timeline, created). A repeated Idempotency-Key gives the first one.
+    `gift`: filed by a gift's recipient (store credit only; told to them, never to the buyer)."""
+    if gift is not None:
+        check_gift_request(request)
     rma = returns.new_rma(order_id, idempotency_key)
     if idempotency_key:
         # Before any rule: a replay must get the first answer even if that return used up the units.
@@ -97,6 +147,8 @@ def start_return(
             actor_id=actor_id,
             now=now,
         )
+        if gift is not None:
+            change.record.gift = gift
         try:
             store.create_return(change.record, change.events, reserved)
         except Conflict as exc:
@@ -233,20 +285,37 @@ def label_status(record: ReturnRecord) -> str:
     return "none"
 
 
-def label_file(record: ReturnRecord, label_format: str) -> str:
-    """The stored file of the return's label in a format, or why there is none."""
+def usable_label(record: ReturnRecord) -> ReturnLabel:
+    """The return's label while the shopper can still use it, or 409 saying why not."""
     label = record.label
     if label is None or label.voided or ParcelState(record.status) is ParcelState.EXPIRED:
         raise Conflict(
             "This return has no usable label",
             details={"reason": "no_label", "label_status": label_status(record)},
         )
+    return label
+
+
+def label_file(record: ReturnRecord, label_format: str) -> str:
+    """The stored file of the return's label in a format, or why there is none."""
+    label = usable_label(record)
     if label_format not in label.files:
         raise Unprocessable(
             f"The carrier provides this label as {', '.join(sorted(label.files))} only",
             details={"reason": "format_not_available", "formats": sorted(label.files)},
         )
     return label.files[label_format]
+
+
+def drop_off_code(record: ReturnRecord) -> str:
+    """What the drop-off point scans instead of a printed label, or why there is none."""
+    label = usable_label(record)
+    if not label.qr_payload:
+        raise Conflict(
+            "This carrier's label has no drop-off code; print the label instead",
+            details={"reason": "no_drop_off_code", "label_status": label_status(record)},
+        )
+    return label.qr_payload
 
 
 def can_shopper_cancel(record: ReturnRecord) -> bool:

@@ -88,8 +88,12 @@ def create_return(
     filed_by: Actor,
     actor_id: str | None,
     now: datetime,
+    preview: bool = False,
 ) -> Change:
-    """Validate a request against the policy, price it, decide approval, and describe the writes."""
+    """Validate a request against the policy, price it, decide approval, and describe the writes.
+
+    `preview`: the shopper is still filling in the form; photos and a note a reason needs are
+    asked for on submit, so their absence does not stop the price from being shown."""
     lines_by_id = {line.line_id: line for line in order.lines}
     shares = order_discount_shares(order)
     problems: dict[str, list[str]] = {}
@@ -144,9 +148,9 @@ def create_return(
             continue
         if item.sub_reason and item.sub_reason not in {s.code for s in reason.sub_reasons}:
             problems.setdefault(line.line_id, []).append("unknown_sub_reason")
-        if reason.requires_photo and not item.photos:
+        if reason.requires_photo and not item.photos and not preview:
             problems.setdefault(line.line_id, []).append("photo_required")
-        if reason.requires_note and not request.note:
+        if reason.requires_note and not request.note and not preview:
             problems.setdefault(line.line_id, []).append("note_required")
         if any(not p.startswith(f"photos/{order.order_id}/") for p in item.photos):
             problems.setdefault(line.line_id, []).append("photo_not_for_this_order")

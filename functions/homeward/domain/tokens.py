@@ -19,9 +19,18 @@ PORTAL_SALT = "homeward.portal-session.v1"
 
 
 @dataclass(frozen=True)
+class GiftClaim:
+    """A gift recipient's session: their own email and language, never the buyer's."""
+
+    email: str
+    locale: str | None = None
+
+
+@dataclass(frozen=True)
 class PortalClaims:
     order_id: str
     issued_at: datetime
+    gift: GiftClaim | None = None
 
 
 class PortalTokens:
@@ -38,9 +47,11 @@ class PortalTokens:
         )
         self.ttl_seconds = ttl_seconds
 
-    def issue(self, order_id: str, now: datetime) -> tuple[str, datetime]:
-        token = self._serializer.dumps({"o": order_id})
-        return token, now + timedelta(seconds=self.ttl_seconds)
+    def issue(self, order_id: str, now: datetime, gift: GiftClaim | None = None) -> tuple[str, datetime]:
+        payload: dict = {"o": order_id}
+        if gift is not None:
+            payload["g"] = {"e": gift.email, "l": gift.locale}
+        return self._serializer.dumps(payload), now + timedelta(seconds=self.ttl_seconds)
 
     def verify(self, token: str) -> PortalClaims:
         try:
@@ -53,4 +64,9 @@ class PortalTokens:
             raise Unauthorized("Invalid session token", details={"reason": "token_invalid"}) from exc
         if not isinstance(payload, dict) or not isinstance(payload.get("o"), str):
             raise Unauthorized("Invalid session token", details={"reason": "token_invalid"})
-        return PortalClaims(order_id=payload["o"], issued_at=issued.astimezone(UTC))
+        gift = payload.get("g")
+        return PortalClaims(
+            order_id=payload["o"],
+            issued_at=issued.astimezone(UTC),
+            gift=GiftClaim(email=str(gift["e"]), locale=gift.get("l")) if isinstance(gift, dict) else None,
+        )

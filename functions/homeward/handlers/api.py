@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Annotated
@@ -208,17 +209,39 @@ class PortalAuth:
 
         return LinkTokens(secret_values(self._secret_id))
 
-    def order_id(self, app: APIGatewayHttpResolver) -> str:
-        """The one order the caller's token opens, or 401."""
+    def claims(self, app: APIGatewayHttpResolver):
+        """What the caller's token says (its order; a gift recipient's email), or 401."""
         token = bearer_token(app)
         if token is None:
             raise Unauthorized("Sign in first", details={"reason": "missing_credentials"})
-        return self.tokens().verify(token).order_id
+        return self.tokens().verify(token)
 
-    def require_order(self, app: APIGatewayHttpResolver, order_id: str) -> None:
-        """404 (not 403) for another order: a token must not reveal whether other orders exist."""
-        if self.order_id(app) != order_id:
+    def order_id(self, app: APIGatewayHttpResolver) -> str:
+        """The one order the caller's token opens, or 401."""
+        return self.claims(app).order_id
+
+    def require_order(self, app: APIGatewayHttpResolver, order_id: str):
+        """The token's claims if it opens this order. 404 (not 403) for another order: a token
+        must not reveal whether other orders exist."""
+        claims = self.claims(app)
+        if claims.order_id != order_id:
             raise NotFound("Order not found")
+        return claims
+
+
+def client_ip(app: APIGatewayHttpResolver, edge_token: str | None) -> str:
+    """The shopper's IP, for per-IP limits. Behind the portal's CloudFront distribution the API
+    sees an edge server's address; requests that carry the distribution's secret origin header
+    (`X-Homeward-Edge` = `edge_token`) name the viewer in `CloudFront-Viewer-Address` (ip:port).
+    Without that header the header is the client's own words and is ignored."""
+    event = app.current_event
+    source = event.request_context.http.source_ip
+    headers = event.headers
+    if not edge_token or not hmac.compare_digest(headers.get("x-homeward-edge") or "", edge_token):
+        return source
+    viewer = (headers.get("cloudfront-viewer-address") or "").strip()
+    address = viewer.rsplit(":", 1)[0].strip("[]") if ":" in viewer else ""
+    return address or source
 
 
 def raw_body(app: APIGatewayHttpResolver) -> bytes:

@@ -29,7 +29,7 @@ from homeward.adapters.notify import build_email, send_email, send_sms, sms_opte
 from homeward.adapters.queues import back_off, come_back_in
 from homeward.adapters.secrets import secret_values
 from homeward.config import NotificationsSettings, load_settings
-from homeward.domain.notification_context import build_context
+from homeward.domain.notification_context import PortalLinks, build_context
 from homeward.domain.notification_service import (
     Deferred,
     Outgoing,
@@ -63,9 +63,11 @@ def _links() -> LinkTokens:
 def build(kind: str, channel: str, event: dict, record: ReturnRecord | None, order: Order) -> Outgoing:
     """Render the message for one channel; a context the template cannot use is a refusal."""
     customer = order.customer
-    locale = resolve_locale(customer.locale)
+    # A sign-in link is worded in the language the shopper was using when they asked for it.
+    locale = resolve_locale(event.get("locale") or customer.locale)
     links = _links()
     token = links.unsubscribe(email_fingerprint(customer.email), channel)
+    # One-click (RFC 8058) POSTs the API; people who click the footer link get the portal's page.
     unsubscribe = f"{settings.api_url.rstrip('/')}/portal/unsubscribe?token={quote(token)}"
     survey = links.survey(record.rma) if kind == "survey" and record is not None else None
     context = build_context(
@@ -75,8 +77,9 @@ def build(kind: str, channel: str, event: dict, record: ReturnRecord | None, ord
         order,
         locale=locale,
         portal_url=brand.portal_url,
-        unsubscribe_url=unsubscribe,
+        unsubscribe_url=PortalLinks(brand.portal_url, locale).unsubscribe(token),
         survey_token=survey,
+        sign_in_token=sign_in_token(links, event) if kind == "sign_in_link" else None,
     )
     try:
         rendered = render(kind, locale, context, brand)
@@ -96,6 +99,12 @@ def build(kind: str, channel: str, event: dict, record: ReturnRecord | None, ord
         rendered.text,
         unsubscribe,
     )
+
+
+def sign_in_token(links: LinkTokens, event: dict) -> str:
+    """The one-time sign-in link's token, signed here: the event carries only its nonce."""
+    expires_at = datetime.fromisoformat(event["expires_at"])
+    return links.sign_in(event["order_id"], event["nonce"], int(expires_at.timestamp()))
 
 
 def send(outgoing: Outgoing) -> str:

@@ -22,6 +22,7 @@ from homeward.adapters.storage import LabelFiles, presigned_photo_post
 from homeward.config import PortalReturnsSettings, load_settings
 from homeward.domain import refunds, return_service
 from homeward.domain.states import Actor
+from homeward.errors import NotFound
 from homeward.handlers.api import (
     ERROR_RESPONSES,
     IdempotencyKey,
@@ -34,9 +35,12 @@ from homeward.handlers.api import (
 from homeward.models.returns import (
     CancelRequest,
     Eligibility,
+    GiftRecipient,
     LabelLink,
     PhotoUpload,
     PhotoUploadRequest,
+    PreviewLine,
+    ReturnPreview,
     ReturnRecord,
     ReturnRequest,
     ShopperLabel,
@@ -109,9 +113,51 @@ def shopper_return(
     responses={200: {"description": "Per line eligibility"}, **AUTH_ERRORS},
 )
 def get_eligibility(order_id: OrderIdPath) -> Eligibility:
-    portal.require_order(app, order_id)
+    claims = portal.require_order(app, order_id)
     return return_service.order_eligibility(
-        order_id, store=store, policy=load_policy(settings.return_policy_parameter), now=datetime.now(UTC)
+        order_id,
+        store=store,
+        policy=load_policy(settings.return_policy_parameter),
+        now=datetime.now(UTC),
+        gift=claims.gift is not None,
+    )
+
+
+@app.post(
+    "/portal/orders/<orderId>/returns/preview",
+    summary="Price a return before submitting it",
+    description=(
+        "The refund the request would get, computed exactly as a submit would, without creating "
+        "anything. Errors as for a submit (409 over-return, 422 ineligible lines), except that photos "
+        "and a note a reason requires are only asked for on submit."
+    ),
+    tags=["Portal returns"],
+    responses={
+        200: {"description": "The preview", "content": {"application/json": {"model": ReturnPreview}}},
+        **error_docs({409: "More units than can be returned"}),
+        **AUTH_ERRORS,
+        **ERROR_RESPONSES,
+    },
+)
+def preview_return(order_id: OrderIdPath, request: ReturnRequest) -> ReturnPreview:
+    claims = portal.require_order(app, order_id)
+    if claims.gift is not None:
+        return_service.check_gift_request(request)
+    record = return_service.preview_return(
+        order_id,
+        request,
+        store=store,
+        policy=load_policy(settings.return_policy_parameter),
+        now=datetime.now(UTC),
+    )
+    return ReturnPreview(
+        currency=record.currency,
+        preview=record.preview,
+        decision=record.decision.outcome,
+        lines=[
+            PreviewLine(line_id=line.line_id, quantity=line.quantity, refund=line.refund)
+            for line in record.lines
+        ],
     )
 
 
@@ -162,7 +208,8 @@ def create_photo_upload(order_id: OrderIdPath, upload: PhotoUploadRequest) -> Ph
 def start_return(
     order_id: OrderIdPath, request: ReturnRequest, idempotency_key: IdempotencyKey = None
 ) -> Response[ShopperReturn]:
-    portal.require_order(app, order_id)
+    claims = portal.require_order(app, order_id)
+    gift = GiftRecipient(email=claims.gift.email, locale=claims.gift.locale) if claims.gift else None
     record, timeline, created = return_service.start_return(
         order_id,
         request,
@@ -172,6 +219,7 @@ def start_return(
         filed_by=Actor.SHOPPER,
         actor_id=None,
         now=datetime.now(UTC),
+        gift=gift,
     )
     if created:
         metrics.add_metric(name="ReturnsStarted", unit="Count", value=1)
@@ -192,9 +240,16 @@ def start_return(
     responses={200: {"description": "Returns, oldest first"}, **AUTH_ERRORS},
 )
 def list_returns(order_id: OrderIdPath) -> ShopperReturnList:
-    portal.require_order(app, order_id)
-    records = store.returns_for_order(order_id)
+    claims = portal.require_order(app, order_id)
+    records = [r for r in store.returns_for_order(order_id) if return_service.visible_to(r, claims.gift)]
     return ShopperReturnList(returns=[shopper_return(r, []) for r in records])
+
+
+def _for_claims(order_id: str, rma: str, claims) -> tuple[ReturnRecord, list[TimelineEntry]]:
+    record, timeline = return_service.get_for_order(order_id, rma, store=store)
+    if not return_service.visible_to(record, claims.gift):
+        raise NotFound("Return not found")
+    return record, timeline
 
 
 @app.get(
@@ -204,8 +259,7 @@ def list_returns(order_id: OrderIdPath) -> ShopperReturnList:
     responses={200: {"description": "The return"}, **AUTH_ERRORS},
 )
 def get_return(order_id: OrderIdPath, rma: RmaPath) -> ShopperReturn:
-    portal.require_order(app, order_id)
-    record, timeline = return_service.get_for_order(order_id, rma, store=store)
+    record, timeline = _for_claims(order_id, rma, portal.require_order(app, order_id))
     return shopper_return(record, timeline, parcel_eta=_parcel_eta(record))
 
 
@@ -216,7 +270,7 @@ def get_return(order_id: OrderIdPath, rma: RmaPath) -> ShopperReturn:
     responses={200: {"description": "Cancelled"}, 409: {"description": "Too late to cancel"}, **AUTH_ERRORS},
 )
 def cancel_return(order_id: OrderIdPath, rma: RmaPath, request: CancelRequest) -> ShopperReturn:
-    portal.require_order(app, order_id)
+    _for_claims(order_id, rma, portal.require_order(app, order_id))
     record, timeline = return_service.act(
         rma,
         "cancel",
@@ -247,13 +301,36 @@ def get_label(
     rma: RmaPath,
     label_format: Annotated[Literal["PDF", "PNG", "ZPL"], Query(alias="format")] = "PDF",
 ) -> LabelLink:
-    portal.require_order(app, order_id)
-    record, _ = return_service.get_for_order(order_id, rma, store=store)
+    record, _ = _for_claims(order_id, rma, portal.require_order(app, order_id))
     key = return_service.label_file(record, label_format)
     expires = 900
     url = labels.link(key, filename=f"{rma}-label.{label_format.lower()}", expires=expires)
     return LabelLink(
         url=url, format=label_format, expires_in_seconds=expires, tracking_number=record.label.tracking_number
+    )
+
+
+@app.get(
+    "/portal/orders/<orderId>/returns/<rma>/qr",
+    summary="The drop-off QR code as an SVG image",
+    description="What the drop-off point scans instead of a printed label (the label's own QR payload).",
+    tags=["Portal returns"],
+    responses={
+        200: {"description": "The QR code", "content": {"image/svg+xml": {"schema": {"type": "string"}}}},
+        **AUTH_ERRORS,
+        **error_docs({409: "No label yet, it expired, or it has no drop-off code"}),
+    },
+)
+def get_qr_code(order_id: OrderIdPath, rma: RmaPath) -> Response[str]:
+    from homeward.domain.label_render import qr_svg  # segno only for this route
+
+    record, _ = _for_claims(order_id, rma, portal.require_order(app, order_id))
+    payload = return_service.drop_off_code(record)
+    return Response(
+        200,
+        "image/svg+xml",
+        qr_svg(payload),
+        {"Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff"},
     )
 
 

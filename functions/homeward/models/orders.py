@@ -110,6 +110,11 @@ class OrderIn(Strict):
     payments: list[Payment] = Field(default_factory=list, max_length=10)
     shipments: list[Shipment] = Field(default_factory=list, max_length=50)
     tags: list[Tag] = Field(default_factory=list, max_length=32)
+    gift_receipt_code: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9\-]{4,32}$")] | None = Field(
+        default=None,
+        description="The code printed on the gift receipt: with the order number it lets the recipient "
+        "return a gift for store credit without the buyer's email",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> OrderIn:
@@ -212,6 +217,7 @@ class ShopperOrder(BaseModel):
     order_discount: int
     shipping: int
     total: int
+    gift: bool = Field(default=False, description="Seen by a gift's recipient (the buyer's contact hidden)")
 
 
 class SignInRequest(Strict):
@@ -228,3 +234,6 @@ class PortalSession(BaseModel):
     token_type: Literal["Bearer"] = "Bearer"
     order_id: str
     expires_at: datetime
+    gift: bool = Field(
+        default=False, description="A gift recipient's session: returns become their store credit"
+    )

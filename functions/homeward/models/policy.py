@@ -78,6 +78,17 @@ class TrackingPolicy(Strict):
     )
 
 
+class GiftReturns(Strict):
+    """Returns by a gift's recipient, without the buyer's email: always as store credit for them."""
+
+    enabled: bool = True
+    verify_by: Literal["gift_code", "postal_code"] = Field(
+        default="gift_code",
+        description="What the recipient proves besides the order number: the gift receipt's code "
+        "(`gift_receipt_code` on the order) or the postcode the order was shipped to",
+    )
+
+
 class RefundPolicy(Strict):
     """How the money goes back (the trigger is `refund_trigger` on the policy itself)."""
 
@@ -124,6 +135,7 @@ class ReturnPolicy(Strict):
     label: LabelSettings = Field(default_factory=LabelSettings)
     tracking: TrackingPolicy = Field(default_factory=TrackingPolicy)
     refund: RefundPolicy = Field(default_factory=RefundPolicy)
+    gift_returns: GiftReturns = Field(default_factory=GiftReturns)
     note_max_length: int = Field(default=500, ge=0, le=2000)
     max_photos_per_line: int = Field(default=5, ge=0, le=10)
 

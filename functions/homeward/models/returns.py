@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, StringConstraints
 
 from homeward.models.common import ExternalId, Strict
-from homeward.models.policy import Address, Code, Resolution
+from homeward.models.policy import Address, Code, ReasonRule, Resolution
 from homeward.models.refunds import RefundState, ShopperRefund
 
 Grade = Literal["a", "b", "c", "d"]
@@ -49,6 +49,12 @@ class Eligibility(BaseModel):
     policy_version: str
     lines: list[LineEligibility]
     store_credit_bonus_percent: int
+    reasons: list[ReasonRule] = Field(
+        default_factory=list, description="The policy's reasons (codes in `allowed_reasons`) with labels"
+    )
+    gift: bool = Field(
+        default=False, description="A gift recipient's view: store credit is the only resolution"
+    )
 
 
 # ---- request ----------------------------------------------------------------------------
@@ -143,6 +149,14 @@ class ReturnLabel(BaseModel):
     voided: bool = False
 
 
+class GiftRecipient(BaseModel):
+    """Who returns a gift: their store credit and every message about the return go to them,
+    and none to the buyer (it would spoil the gift)."""
+
+    email: str
+    locale: str | None = None
+
+
 class ReturnRecord(BaseModel):
     rma: str
     order_id: str
@@ -169,6 +183,7 @@ class ReturnRecord(BaseModel):
         default=None, description="The carrier's message when it refused the label"
     )
     refund: RefundState | None = Field(default=None, description="The money side, once a refund is planned")
+    gift: GiftRecipient | None = Field(default=None, description="Returned by a gift's recipient")
 
 
 class TimelineEntry(BaseModel):
@@ -213,6 +228,23 @@ class CancelRequest(Strict):
 
 
 # ---- responses -----------------------------------------------------------------------------
+
+
+class PreviewLine(BaseModel):
+    line_id: str
+    quantity: int
+    refund: LineRefund
+
+
+class ReturnPreview(BaseModel):
+    """`POST .../returns/preview`: what the request would refund, nothing written."""
+
+    currency: str
+    preview: RefundPreview
+    decision: Literal["approved", "needs_review"] = Field(
+        description="Whether it would be approved at once or wait for the shop's review"
+    )
+    lines: list[PreviewLine]
 
 
 class ShopperLabel(BaseModel):

@@ -49,6 +49,7 @@ class MessageKind(StrEnum):
     SHIPMENT_EXCEPTION = "shipment_exception"
     SHIPMENT_DELAYED = "shipment_delayed"
     SURVEY = "survey"
+    SIGN_IN_LINK = "sign_in_link"
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ SPECS: dict[MessageKind, MessageSpec] = {
         MessageSpec(K.SHIPMENT_EXCEPTION, sms=True, transactional=False, needs=_PARCEL),
         MessageSpec(K.SHIPMENT_DELAYED, sms=True, transactional=False, needs=_PARCEL),
         MessageSpec(K.SURVEY, sms=False, transactional=False, needs=("return", "links.survey")),
+        MessageSpec(K.SIGN_IN_LINK, sms=False, transactional=True, needs=("links.sign_in",)),
     )
 }
 

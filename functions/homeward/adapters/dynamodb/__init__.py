@@ -5,6 +5,7 @@ Single-table design (documented in docs/architecture.md and above the table in t
     entity          pk                         sk                index keys
     order           ORDER#<order_id>           ORDER             gsi1: ORDERNO#<number> / ORDER#<order_id>
     sign-in tries   ATTEMPTS#<order:N|ip:A>    W#<window start>  -
+    sign-in link    SIGNIN#<nonce>             EVENT#1 / USED    -
     return          RETURN#<rma>               RETURN            gsi1: CUSTOMER#<email fp> / RETURN#<created>
                                                                gsi2: RETURNS#<status> / <created>#<rma>
     return event    RETURN#<rma>               EVENT#<seq:06d>   -

@@ -156,6 +156,58 @@ class OrdersTable:
             except (ClientError, BotoCoreError) as exc:
                 raise translate_error(exc, "record sign-in failure") from exc
 
+    # ---- sign-in links ----------------------------------------------------------------------
+
+    def request_sign_in_link(
+        self, order_id: str, nonce: str, expires_at: datetime, locale: str | None, now: datetime
+    ) -> None:
+        """An event item (`portal.sign_in_link`): the stream publishes it and NotificationsFunction
+        emails the link, like every other message. It names the nonce, never the token or email."""
+        doc = {
+            "type": "portal.sign_in_link",
+            "order_id": order_id,
+            "nonce": nonce,
+            "expires_at": utc_iso(expires_at),
+            "locale": locale,
+            "at": utc_iso(now),
+        }
+        item = {
+            "pk": s_attr(f"SIGNIN#{nonce}"),
+            "sk": s_attr("EVENT#1"),
+            "entity": s_attr("event"),
+            "type": s_attr("portal.sign_in_link"),
+            "order_id": s_attr(order_id),
+            "status": s_attr("requested"),
+            "doc": s_attr(json.dumps(doc)),
+            "expires_at": n_attr(int(expires_at.timestamp()) + 86400),
+        }
+        try:
+            self._ddb.put_item(
+                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)"
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise translate_error(exc, "request sign-in link") from exc
+
+    def use_sign_in_link(self, nonce: str, expires_epoch: int) -> bool:
+        """Mark a link used (kept until it would have expired anyway); False if it was already."""
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item={
+                    "pk": s_attr(f"SIGNIN#{nonce}"),
+                    "sk": s_attr("USED"),
+                    "expires_at": n_attr(expires_epoch + 86400),
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise translate_error(exc, "use sign-in link") from exc
+        except BotoCoreError as exc:
+            raise translate_error(exc, "use sign-in link") from exc
+        return True
+
     # ---- helpers ---------------------------------------------------------------------------
 
     def _get_item(self, key: dict, projection: str) -> dict | None:
