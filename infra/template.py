@@ -107,7 +107,7 @@ NO_VALUE = object()  # what `!Ref AWS::NoValue` resolves to: the property is dro
 
 
 def resolve(value, refs: dict[str, str], attrs: dict[tuple[str, str], str] | None = None):
-    """Resolve Ref / GetAtt / Sub / If / Join / Select against known names.
+    """Resolve Ref / GetAtt / Sub / If / Join / Select / Split against known names.
 
     `!Ref AWS::NoValue` removes the list item or mapping key it stands in, as in CloudFormation.
 
@@ -153,10 +153,13 @@ def resolve(value, refs: dict[str, str], attrs: dict[tuple[str, str], str] | Non
     if fn == "Fn::Select":
         index, items = arg
         return resolve(items, refs, attrs)[int(index)]
+    if fn == "Fn::Split":
+        separator, text = arg
+        return str(resolve(text, refs, attrs)).split(separator)
     raise AssertionError(f"unhandled intrinsic {fn}")  # _INTRINSICS and the branches above agree
 
 
-_INTRINSICS = frozenset({"Ref", "Fn::GetAtt", "Fn::Sub", "Fn::If", "Fn::Join", "Fn::Select"})
+_INTRINSICS = frozenset({"Ref", "Fn::GetAtt", "Fn::Sub", "Fn::If", "Fn::Join", "Fn::Select", "Fn::Split"})
 
 
 def dynamodb_table_kwargs(logical_id: str, table_name: str, template: dict | None = None) -> dict:

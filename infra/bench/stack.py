@@ -193,6 +193,7 @@ class BenchStack:
             "AWS::Partition": "aws",
             "AWS::URLSuffix": "amazonaws.com",
             "AWS::StackName": "homeward-bench",
+            "AWS::StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/homeward-bench/bench",
         }
         self.attrs: dict[tuple[str, str], str] = {}
         ddb, secrets = self.client("dynamodb"), self.client("secretsmanager")
@@ -235,6 +236,10 @@ class BenchStack:
                 self.attrs[(logical_id, "ApiEndpoint")] = (
                     f"https://{logical_id.lower()}bench.execute-api.{REGION}.amazonaws.com"
                 )
+            elif kind == "AWS::CloudFront::Distribution":
+                # Only its address is read (the portal URL in emails); no CDN runs in the bench.
+                self.refs[logical_id] = "EBENCHPORTAL"
+                self.attrs[(logical_id, "DomainName")] = "dbenchportal.cloudfront.net"
             else:
                 self.refs.setdefault(logical_id, f"{logical_id}-bench")
         self.table_name = next(

@@ -35,6 +35,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--template", type=Path, default=TEMPLATE_PATH, help="SAM template (default: template.yaml)"
     )
     parser.add_argument("--no-demo", action="store_true", help="start without the three demo orders")
+    parser.add_argument(
+        "--portal-src",
+        type=Path,
+        default=None,
+        help="web app sources served like the template's CloudFront distribution (default: web/portal)",
+    )
     return parser.parse_args(argv)
 
 
@@ -42,7 +48,8 @@ def banner(stack: LocalStack) -> str:
     """What a developer needs to start poking at the API."""
     api = stack.api_url
     served = {route.route_key for route in stack.routes}
-    rows = [("API", api)]
+    rows = [("Portal", stack.portal_url)] if stack.portal_url else []
+    rows += [("API", api)]
     rows += [
         (label, f"{api}{path}")
         for label, path in (("Swagger UI", "/docs"), ("OpenAPI", "/openapi.json"))
@@ -71,7 +78,10 @@ def banner(stack: LocalStack) -> str:
     ]
     if stack.demo_orders:
         lines += ["", "  Demo orders (sign in on the portal with number + email)"]
-        lines += [f"    {o.number:<6} {o.email:<28} {o.order_id:<9} {o.status}" for o in stack.demo_orders]
+        for o in stack.demo_orders:
+            gift = o.body.get("gift_receipt_code")
+            note = f" (a gift: receipt code {gift})" if gift else ""
+            lines.append(f"    {o.number:<6} {o.email:<28} {o.order_id:<9} {o.status}{note}")
         if "POST /portal/session" in served:
             first = stack.demo_orders[0]
             body = json.dumps({"order_number": first.number, "email": first.email})
@@ -94,7 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     stack = LocalStack(
-        args.template, host=args.host, port=args.port, moto_port=args.moto_port, demo_data=not args.no_demo
+        args.template,
+        host=args.host,
+        port=args.port,
+        moto_port=args.moto_port,
+        demo_data=not args.no_demo,
+        portal_src=args.portal_src,
     )
     say(f"starting moto on port {args.moto_port} and provisioning {args.template} ...")
     try:

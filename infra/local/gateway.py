@@ -22,11 +22,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote
 
 from infra.local.console import say
 from infra.local.provision import ACCOUNT_ID, Resources
 from infra.local.runtime import LocalFunction, Runtime, trace_root
+
+if TYPE_CHECKING:
+    from infra.local.portal import Distribution
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # HTTP API's payload limit
 DRAIN_AT_MOST_BYTES = 64 * 1024 * 1024
@@ -47,6 +51,7 @@ class Request:
     source_ip: str
     server_port: int
     protocol: str = "HTTP/1.1"
+    source_port: int = 0
 
     def header(self, name: str) -> str | None:
         return next((v for k, v in self.headers if k.lower() == name), None)
@@ -315,7 +320,12 @@ INTERNAL_ERROR = {"message": "Internal Server Error"}
 
 
 class Gateway:
-    """Routes requests to handlers; `/_local/...` goes to the local stack's own pages."""
+    """Routes requests to handlers; `/_local/...` goes to the local stack's own pages.
+
+    With a `distribution` (the template's CloudFront distribution, infra/local/portal.py) the
+    gateway is that distribution's origin: a path its behaviors send to the bucket is answered
+    from the portal's build, every other path goes to the API as before.
+    """
 
     def __init__(
         self,
@@ -323,11 +333,13 @@ class Gateway:
         cors: dict[str, Cors],
         runtime: Runtime,
         local_pages: Callable[[Request], Response],
+        distribution: Distribution | None = None,
     ) -> None:
         self.routes = routes
         self.cors = cors
         self.runtime = runtime
         self.local_pages = local_pages
+        self.distribution = distribution
 
     def find(self, method: str, raw_path: str) -> tuple[Route, dict[str, str]] | tuple[None, None]:
         for route in self.routes:
@@ -339,6 +351,11 @@ class Gateway:
     def handle(self, request: Request) -> Response:
         if request.raw_path == "/_local" or request.raw_path.startswith("/_local/"):
             return self.local_pages(request)
+        if self.distribution is not None:
+            behavior = self.distribution.behavior_for(request.raw_path)
+            if behavior.origin == "site":
+                return self.distribution.serve(behavior, request)
+            self.distribution.to_api(behavior, request)
         is_preflight = (
             request.method == "OPTIONS"
             and request.header("origin")
@@ -396,6 +413,7 @@ class _Handler(BaseHTTPRequestHandler):
             source_ip=self.client_address[0],
             server_port=self.server.server_address[1],
             protocol=self.request_version,
+            source_port=self.client_address[1],
         )
         try:
             response = gateway.handle(request)

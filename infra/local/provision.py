@@ -371,10 +371,25 @@ class Provisioner:
             attrs[(logical_id, "RegionalDomainName")] = f"{physical_id}.s3.{REGION}.amazonaws.com"
             attrs[(logical_id, "DualStackDomainName")] = f"{physical_id}.s3.dualstack.{REGION}.amazonaws.com"
             attrs[(logical_id, "WebsiteURL")] = f"http://{physical_id}.s3-website.{REGION}.amazonaws.com"
+            cors = resource.get("Properties", {}).get("CorsConfiguration")
+            if cors:
+                self._bucket_cors(logical_id, physical_id, out.resolve(cors))
         elif kind == "AWS::SSM::Parameter":
             parameter = self.client("ssm").get_parameter(Name=physical_id)["Parameter"]
             attrs[(logical_id, "Type")] = parameter["Type"]
             attrs[(logical_id, "Value")] = parameter["Value"]
+
+    def _bucket_cors(self, logical_id: str, bucket: str, cors: dict) -> None:
+        """moto's CloudFormation ignores CorsConfiguration; the browser's presigned uploads need it."""
+        names = {"ExposedHeaders": "ExposeHeaders", "Id": "ID", "MaxAge": "MaxAgeSeconds"}
+        rules = [
+            {names.get(k, k): (int(v) if k == "MaxAge" else v) for k, v in rule.items()}
+            for rule in cors.get("CorsRules", [])
+        ]
+        try:
+            self.client("s3").put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": rules})
+        except ClientError as exc:
+            self._warn_once(f"{logical_id}: CorsConfiguration was not applied locally: {exc}")
 
     # ---- what moto's CloudFormation cannot create -----------------------------------------
 

@@ -26,15 +26,18 @@ from pathlib import Path
 
 import boto3
 
+from infra import web
 from infra.local import demo
 from infra.local.console import say
 from infra.local.gateway import Gateway, GatewayServer, Route, api_cors, template_routes
 from infra.local.local_api import LocalPages
 from infra.local.outbox import Outbox
+from infra.local.portal import DISTRIBUTION_TYPE, Distribution
 from infra.local.provision import (
     LOCAL_PAYMENT_DEFAULTS,
     LOCAL_WEBHOOK_SECRETS,
     MERCHANT_KEY_SECRET,
+    PARAMETER_ENV_PREFIX,
     REGION,
     Provisioner,
     Resources,
@@ -101,17 +104,20 @@ class LocalStack:
         port: int = 3000,
         moto_port: int = 5005,
         demo_data: bool = True,
+        portal_src: Path | None = None,
     ) -> None:
         self.template_path = Path(template_path).resolve()
         self.host = host
         self.port = port
         self.moto_port = moto_port
         self.demo_data = demo_data
+        self.portal_src = Path(portal_src).resolve() if portal_src else web.SOURCE_DIR
         self.ready = False
         self.functions: list[LocalFunction] = []
         self.routes: list[Route] = []
         self.demo_orders: list[demo.DemoOrder] = []
         self.resources: Resources | None = None
+        self.distribution: Distribution | None = None  # the portal, when the template has one
         self.log = InvocationLog()
         self._stops: list[Callable[[], None]] = []
         self._clients: dict[str, object] = {}
@@ -121,6 +127,11 @@ class LocalStack:
     def api_url(self) -> str:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def portal_url(self) -> str | None:
+        """The web app, served by the gateway like the template's CloudFront distribution."""
+        return f"{self.api_url}/" if self.distribution is not None else None
 
     @property
     def moto_url(self) -> str:
@@ -150,9 +161,18 @@ class LocalStack:
         finally:
             self._stops.append(server.stop)  # after moto's: the API stops first
         template = load_template(self.template_path)
+        if any(r.get("Type") == DISTRIBUTION_TYPE for r in template.get("Resources", {}).values()):
+            # The gateway is the distribution here: email links (PORTAL_URL) point at it.
+            os.environ.setdefault(PARAMETER_ENV_PREFIX + "PortalUrl", self.api_url)
         self._emulate(template)
+        self.distribution = Distribution.from_template(
+            template, self.resources, s3_origin=self.moto_url, src=self.portal_src
+        )
+        if self.distribution is not None:
+            self._stops.insert(0, self.distribution.close)  # after the server has stopped
+            self.distribution.refresh()
         server.gateway = Gateway(
-            self.routes, api_cors(template, self.resources), self.runtime, LocalPages(self)
+            self.routes, api_cors(template, self.resources), self.runtime, LocalPages(self), self.distribution
         )
         server.start()
         self.sources.start()

@@ -891,8 +891,12 @@ def test_outputs():
 def template_env(fn) -> dict[str, str]:
     """The function's environment as the template sets it, with placeholder physical names."""
     refs = {**parameter_defaults(TEMPLATE), "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012"}
+    refs["AWS::StackId"] = "arn:aws:cloudformation:us-east-1:123456789012:stack/homeward/0f1e2d3c"
     refs.update({name: f"placeholder-{name}" for name in RESOURCES})
-    attrs = {("HttpApi", "ApiEndpoint"): "https://placeholder.execute-api.us-east-1.amazonaws.com"}
+    attrs = {
+        ("HttpApi", "ApiEndpoint"): "https://placeholder.execute-api.us-east-1.amazonaws.com",
+        ("PortalDistribution", "DomainName"): "d111111abcdef8.cloudfront.net",
+    }
     return {k: str(resolve(v, refs, attrs)) for k, v in fn.environment.items()}
 
 

@@ -1,0 +1,98 @@
+// #/gift : a gift recipient signs in with order number + gift code (or postcode) + their own email.
+
+import { h } from "../dom.js";
+import { t, locale } from "../i18n.js";
+import { api, errorMessage } from "../api.js";
+import { heading, button, field, setError, showErrorSummary, notice, backLink } from "../ui.js";
+import { orderNumberField, emailField, validateRequired, afterSignIn, groupOf, setBusy } from "./auth-common.js";
+import * as session from "../session.js";
+
+export default async function giftSignIn(ctx) {
+  const { config, navigate, query } = ctx;
+  const gift = config.gift_returns || {};
+  const title = t("gift.title");
+  if (!gift.enabled) {
+    const node = h(
+      "div",
+      { class: "page page--narrow", "data-page": "gift" },
+      backLink(t("common.back"), "#/"),
+      heading(title),
+      notice(t("gift.disabled"), { id: "gift-disabled" }),
+    );
+    return { title, node };
+  }
+  const byPostcode = gift.verify_by === "postal_code";
+  const nextOrder = decodeURIComponent((query.next || "").split("/")[2] || "").split("?")[0];
+  const secretId = byPostcode ? "postal-code" : "gift-code";
+  const summary = h("div", { class: "summary-slot" });
+  const submit = button(t("gift.submit"), { type: "submit", id: "gift-submit" });
+  const form = h(
+    "form",
+    { id: "gift-form", class: "form", novalidate: true, "data-testid": "gift-form" },
+    orderNumberField(nextOrder ? session.orderNumberOf(nextOrder) : ""),
+    field({
+      id: secretId,
+      label: byPostcode ? t("gift.postal_code") : t("gift.gift_code"),
+      hint: byPostcode ? t("gift.postal_code_hint") : t("gift.gift_code_hint"),
+      control: h("input", {
+        class: ["input", byPostcode ? "input--short" : "input--medium"],
+        type: "text",
+        name: "secret",
+        autocomplete: byPostcode ? "postal-code" : "off",
+        spellcheck: "false",
+      }),
+    }),
+    emailField({ label: t("gift.email"), hint: t("gift.email_hint") }),
+    submit,
+  );
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const orderNumber = form.elements.order_number.value.trim();
+    const secret = form.elements.secret.value.trim();
+    const email = form.elements.email.value.trim();
+    const ok = validateRequired(summary, [
+      { group: groupOf(form, "order-number"), value: orderNumber, message: t("signin.order_number_missing") },
+      { group: groupOf(form, secretId), value: secret, message: byPostcode ? t("gift.postal_code_missing") : t("gift.gift_code_missing") },
+      { group: groupOf(form, "email"), value: email, message: t("signin.email_missing"), email: true },
+    ]);
+    if (!ok) return;
+    setBusy(submit, true, t("signin.signing_in"));
+    const body = { order_number: orderNumber, email, locale: locale() };
+    body[byPostcode ? "postal_code" : "gift_code"] = secret;
+    try {
+      const data = await api("/portal/gift-session", { method: "POST", body });
+      navigate(afterSignIn({ ...data, gift: true }, query.next), { replace: true });
+    } catch (error) {
+      setBusy(submit, false);
+      const message = errorMessage(error, {
+        401: "gift.no_match",
+        429: "signin.locked_out",
+        gift_returns_disabled: "gift.disabled",
+      });
+      if (error.status === 401) {
+        setError(groupOf(form, "order-number"), message);
+        showErrorSummary(summary, [{ group: groupOf(form, "order-number"), text: message }]);
+      } else {
+        showErrorSummary(summary, [{ text: message }]);
+      }
+    }
+  });
+
+  const node = h(
+    "div",
+    { class: "page page--narrow", "data-page": "gift" },
+    backLink(t("common.back"), "#/"),
+    summary,
+    query.reason === "expired"
+      ? notice(nextOrder && session.hasDraft(nextOrder) ? t("signin.expired_draft") : t("signin.expired"), { id: "session-expired", kind: "warning" })
+      : query.reason === "signin"
+        ? notice(t("signin.needed"), { id: "signin-needed" })
+        : null,
+    heading(title),
+    h("p", { class: "lead" }, t("gift.intro")),
+    h("div", { class: "inset", id: "gift-credit-note", "data-testid": "gift-credit-note" }, h("p", null, t("gift.credit_explainer")), h("p", null, t("gift.private"))),
+    form,
+  );
+  return { title, node };
+}

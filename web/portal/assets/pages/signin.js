@@ -1,0 +1,77 @@
+// #/ : sign in with order number + email.
+
+import { h } from "../dom.js";
+import { t } from "../i18n.js";
+import { api, errorMessage } from "../api.js";
+import { heading, notice, button, setError, showErrorSummary } from "../ui.js";
+import { orderNumberField, emailField, validateRequired, afterSignIn, groupOf, setBusy } from "./auth-common.js";
+import * as session from "../session.js";
+
+export default async function signIn(ctx) {
+  const { query, config, navigate } = ctx;
+  const nextOrder = decodeURIComponent((query.next || "").split("/")[2] || "").split("?")[0];
+  const summary = h("div", { class: "summary-slot" });
+  const submit = button(t("signin.submit"), { type: "submit", id: "signin-submit" });
+  const form = h(
+    "form",
+    { id: "signin-form", class: "form", novalidate: true, "data-testid": "signin-form" },
+    orderNumberField(query.order || (nextOrder ? session.orderNumberOf(nextOrder) : "")),
+    emailField(),
+    submit,
+  );
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const orderNumber = form.elements.order_number.value.trim();
+    const email = form.elements.email.value.trim();
+    const ok = validateRequired(summary, [
+      { group: groupOf(form, "order-number"), value: orderNumber, message: t("signin.order_number_missing") },
+      { group: groupOf(form, "email"), value: email, message: t("signin.email_missing"), email: true },
+    ]);
+    if (!ok) return;
+    setBusy(submit, true, t("signin.signing_in"));
+    try {
+      const data = await api("/portal/session", { method: "POST", body: { order_number: orderNumber, email } });
+      navigate(afterSignIn(data, query.next), { replace: true });
+    } catch (error) {
+      setBusy(submit, false);
+      const message = errorMessage(error, { 401: "signin.no_match", 429: "signin.locked_out" });
+      if (error.status === 401) {
+        // The same words whether the order is unknown or the email is wrong.
+        setError(groupOf(form, "order-number"), message);
+        showErrorSummary(summary, [{ group: groupOf(form, "order-number"), text: message }]);
+      } else {
+        showErrorSummary(summary, [{ text: message }]);
+      }
+    }
+  });
+
+  const notices = [];
+  if (query.reason === "expired") {
+    const hasDraft = nextOrder && session.hasDraft(nextOrder);
+    notices.push(notice(hasDraft ? t("signin.expired_draft") : t("signin.expired"), { id: "session-expired", kind: "warning" }));
+  } else if (query.reason === "signin") {
+    notices.push(notice(t("signin.needed"), { id: "signin-needed" }));
+  }
+
+  const alternatives = h("ul", { class: "link-list" });
+  if (config.magic_link !== false) {
+    alternatives.append(h("li", null, h("a", { href: "#/link", id: "magic-link-link", "data-testid": "magic-link-link" }, t("signin.use_link"))));
+  }
+  if (config.gift_returns && config.gift_returns.enabled) {
+    alternatives.append(h("li", null, h("a", { href: "#/gift", id: "gift-link", "data-testid": "gift-link" }, t("signin.gift"))));
+  }
+
+  const node = h(
+    "div",
+    { class: "page page--narrow", "data-page": "signin" },
+    summary,
+    ...notices,
+    heading(t("signin.title")),
+    h("p", { class: "lead" }, t("signin.intro")),
+    form,
+    alternatives.childNodes.length ? h("h2", { class: "heading-s" }, t("signin.other_ways")) : null,
+    alternatives.childNodes.length ? alternatives : null,
+  );
+  return { title: t("signin.title"), node };
+}
