@@ -16,12 +16,13 @@ SAM_VERSION := 1.170.0
 SAM := $(TOOLS)/bin/sam
 SAM_STAMP := $(TOOLS)/uv-tools/.aws-sam-cli-$(SAM_VERSION)
 
-.PHONY: help setup run test test-fast lint cfn-lint openapi docs requirements build bench clean
+.PHONY: help setup run test test-fast lint cfn-lint openapi docs requirements build deploy deploy-web bench clean chromium screenshots
 
 help:
 	@echo "make run      run Homeward locally on http://127.0.0.1:3000 (no AWS account, no Docker)"
-	@echo "make test     run every test"
+	@echo "make test     run every test (browser tests need Debian's chromium: installed as root)"
 	@echo "make build    sam build for arm64 / python3.13 without Docker"
+	@echo "make deploy   sam build + sam deploy + the portal's files to S3/CloudFront (CONFIG_ENV=prod)"
 	@echo "make bench    cold-start, memory and AWS-call figures"
 	@echo "make docs     regenerate the OpenAPI document and docs/return-states.md"
 
@@ -39,12 +40,29 @@ setup: $(VENV)/.synced
 run: setup
 	$(PY) -m infra.local
 
-test: setup
+test: setup chromium
 	$(PY) -m pytest
 	$(MAKE) --no-print-directory cfn-lint
 
 test-fast: setup
-	$(PY) -m pytest -m "not e2e"
+	$(PY) -m pytest -m "not e2e and not browser"
+
+# The browser tests (tests/browser) drive Debian's chromium through Playwright: never a Playwright
+# browser download (`playwright install` is not used). As root (CI), install it when it is missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing Debian's chromium for the browser tests (tests/browser)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "The browser tests (tests/browser) need Debian's chromium at /usr/bin/chromium:" >&2; \
+			echo "  sudo apt-get install chromium   (or run make test as root, as CI does)" >&2; \
+			exit 1; \
+		fi; }
+
+# The portal's pictures in docs/portal/screenshots/ (every page at 360 px and 1440 px), retaken.
+screenshots: setup chromium
+	HOMEWARD_SCREENSHOTS=docs $(PY) -m pytest tests/browser -q -x
 
 cfn-lint: setup
 	$(VENV)/bin/cfn-lint template.yaml
@@ -77,8 +95,23 @@ build: requirements $(SAM_STAMP)
 	@find .aws-sam/build -name '*.cpython-3*.pyc' -print -quit | grep -q . || echo "warning: built without" \
 		".pyc (no python3.13 found): each cold start compiles every module; see PYC_PYTHON in docs/deploy.md" >&2
 
-# Cold start vs a bare boto3 client, peak RSS, AWS calls per operation (bench-results/latest.json).
-bench: setup
+# Publish to AWS (docs/deploy.md): the stack (sam build + sam deploy, with samconfig.toml's
+# [$(CONFIG_ENV)] settings), then the portal's files (python -m infra.web deploy: hashed assets
+# immutable, HTML no-cache, releases older than the previous one pruned, CloudFront invalidated).
+#   make deploy                   homeward-dev ([default] in samconfig.toml)
+#   make deploy CONFIG_ENV=prod   homeward-prod
+#   make deploy-web               only the web app (after a change under web/portal)
+CONFIG_ENV ?= default
+deploy: build
+	SAM_CLI_TELEMETRY=0 $(SAM) deploy --config-env $(CONFIG_ENV) $(DEPLOY_ARGS)
+	$(MAKE) --no-print-directory deploy-web CONFIG_ENV=$(CONFIG_ENV)
+
+deploy-web: setup
+	$(PY) -m infra.web deploy --config-env $(CONFIG_ENV)
+
+# Cold start vs a bare boto3 client, peak RSS, AWS calls per operation, the portal's first load in a
+# throttled Chromium (bench-results/latest.json). ARGS="--only portal --portal-runs 7" for one section.
+bench: setup chromium
 	$(PY) -m infra.bench $(ARGS)
 
 clean:

@@ -122,6 +122,17 @@ def test_readme_walkthrough_works_as_written(tmp_path):
     assert texts[0].startswith(f"sms: Homeward: Your return {rma} is approved. Your label: ")
     assert texts[1].startswith(f"sms: Homeward: We've refunded {dollars} for your return {rma}.")
 
+    # The portal on the API's origin, and a one-time sign-in link by email.
+    headers = {line.split(":", 1)[0].lower(): line.split(":", 1)[1].strip() for line in lines if ": " in line}
+    assert headers["content-type"].startswith("text/html") and headers["cache-control"] == "no-cache", out
+    assert "script-src 'self'" in headers["content-security-policy"], out
+    assert '{"status":"sent_if_matching"} 202' in lines, out
+    assert f"portal link: {stack.api_url}/#/signin/<token>?lang=en" in lines, out
+    assert [line for line in lines if line.startswith("portal session:")] == [
+        "portal session: ord_1001",
+        "portal session: link_used",
+    ], out
+
     # The downloaded label is a real PDF whose barcode scans to the tracking number shown.
     assert f"label-{rma}.pdf b'%PDF-' True" in lines
     import pypdfium2
