@@ -15,12 +15,16 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 SAM_VERSION := 1.170.0
 SAM := $(TOOLS)/bin/sam
 SAM_STAMP := $(TOOLS)/uv-tools/.aws-sam-cli-$(SAM_VERSION)
+# checkov too (it pins its own boto3 and pydantic); the IaC scanner a merchant's security review runs.
+CHECKOV_VERSION := 3.3.30
+CHECKOV := $(TOOLS)/bin/checkov
+CHECKOV_STAMP := $(TOOLS)/uv-tools/.checkov-$(CHECKOV_VERSION)
 
-.PHONY: help setup run test test-fast lint cfn-lint openapi docs requirements build deploy deploy-web bench clean chromium screenshots
+.PHONY: help setup run test test-fast lint cfn-lint checkov openapi docs requirements build deploy deploy-web bench clean chromium screenshots
 
 help:
 	@echo "make run      run Homeward locally on http://127.0.0.1:3000 (no AWS account, no Docker)"
-	@echo "make test     run every test (browser tests need Debian's chromium: installed as root)"
+	@echo "make test     run every test, cfn-lint and checkov (browser tests need Debian's chromium: installed as root)"
 	@echo "make build    sam build for arm64 / python3.13 without Docker"
 	@echo "make deploy   sam build + sam deploy + the portal's files to S3/CloudFront (CONFIG_ENV=prod)"
 	@echo "make bench    cold-start, memory and AWS-call figures"
@@ -43,6 +47,7 @@ run: setup
 test: setup chromium
 	$(PY) -m pytest
 	$(MAKE) --no-print-directory cfn-lint
+	$(MAKE) --no-print-directory checkov
 
 test-fast: setup
 	$(PY) -m pytest -m "not e2e and not browser"
@@ -66,6 +71,18 @@ screenshots: setup chromium
 
 cfn-lint: setup
 	$(VENV)/bin/cfn-lint template.yaml
+
+$(CHECKOV_STAMP): $(UV)
+	UV_TOOL_DIR=$(abspath $(TOOLS)/uv-tools) UV_TOOL_BIN_DIR=$(abspath $(TOOLS)/bin) \
+		$(UV) tool install --quiet --force 'checkov==$(CHECKOV_VERSION)'
+	@touch $@
+
+# The IaC scan a merchant's security team runs; fails on any finding. Every check that does not
+# fit Homeward is skipped on its resource with a one-line reason (Metadata: checkov: skip), and
+# the same decisions are tabled in docs/deploy.md ("Security scan"). --skip-download: no Prisma
+# Cloud API call (this works offline, and the result is the same).
+checkov: $(CHECKOV_STAMP)
+	$(CHECKOV) -f template.yaml --framework cloudformation --skip-download --compact --quiet
 
 lint: setup
 	$(VENV)/bin/ruff check functions infra tests

@@ -271,7 +271,11 @@ class Provisioner:
                 value = resources.resolve(props["SecretString"])
             else:
                 value = local_secret_value(logical_id, props, self.environ)
-            arn = secrets.create_secret(Name=name, SecretString=value)["ARN"]
+            extra = {}
+            if props.get("KmsKeyId"):
+                # `!If [HasKmsKey, ...]`: resolves to nothing (dropped) when no key is given.
+                extra = resources.resolve({"KmsKeyId": props["KmsKeyId"]})
+            arn = secrets.create_secret(Name=name, SecretString=value, **extra)["ARN"]
             resources.refs[logical_id] = arn
             resources.attrs[(logical_id, "Id")] = arn
             resources.secrets[logical_id] = value
@@ -315,7 +319,8 @@ class Provisioner:
                 # moto cannot generate a parameter name; CloudFormation would.
                 resource.setdefault("Properties", {}).setdefault("Name", f"CFN-{logical_id}-local")
             subset[logical_id] = resource
-        known = set(pseudo_parameters()) | set(self.template.get("Parameters", {}) or {})
+        # AWS::NoValue (`!If [HasKmsKey, !Ref KmsKeyArn, !Ref AWS::NoValue]`) is resolved by moto too.
+        known = set(pseudo_parameters()) | {"AWS::NoValue"} | set(self.template.get("Parameters", {}) or {})
         known |= set(self.template.get("Conditions", {}) or {})
         while True:
             outside = {
