@@ -72,7 +72,7 @@ def test_readme_walkthrough_works_as_written(tmp_path):
     rma, amount = started.split()[0], int(started.split()[-1])
     issued = next(line for line in lines if line.startswith("issued "))
     tracking = issued.split()[1]
-    acks = [json.loads(line) for line in lines if line.startswith('{"status":')]
+    acks = [json.loads(line) for line in lines if line.startswith('{"status":') and line.endswith("}")]
     assert [a["status"] for a in acks] == ["accepted", "accepted", "accepted", "duplicate", "duplicate"], out
     assert [a["webhook_id"].split("-")[0] for a in acks] == [
         "easypost",

@@ -190,9 +190,13 @@ def test_schema_violation_is_422_with_field_locations(local_stack):
 
 
 def test_unknown_route_is_404_like_api_gateway(local_stack):
-    reply = call(local_stack, "GET", "/no/such/route")
+    # Under an API path the distribution forwards to the HTTP API, which knows no such route ...
+    reply = call(local_stack, "GET", "/portal/no/such/route")
     assert reply.status == 404
     assert reply.json == {"message": "Not Found"}
+    # ... anything else is the portal's bucket, which (private, through OAC) answers 403.
+    page = call(local_stack, "GET", "/no/such/route")
+    assert page.status == 403 and b"<Code>AccessDenied</Code>" in page.content
 
 
 def test_bodies_over_the_api_gateway_limit_are_413(local_stack):
