@@ -1,7 +1,8 @@
-// fetch wrapper: JSON in and out, Bearer token per order, error bodies to plain words.
+// Talking to the API (fetch wrapper: JSON, Bearer token per order, error bodies to plain words)
+// and what the tab keeps for it in sessionStorage (never localStorage): a token per order, the
+// return draft, the language choice.
 
-import { t, duration } from "./i18n.js";
-import * as session from "./session.js";
+import { t, duration } from "./ui.js";
 
 export class ApiError extends Error {
   constructor(status, body, retryAfter) {
@@ -44,7 +45,7 @@ export async function api(path, { method = "GET", body, orderId, headers = {}, s
     init.body = JSON.stringify(body);
   }
   if (orderId) {
-    const token = session.token(orderId);
+    const token = tokenOf(orderId);
     if (token) init.headers.Authorization = `Bearer ${token}`;
   }
   let response;
@@ -101,3 +102,147 @@ export function errorMessage(error, overrides = {}) {
       return error.status >= 500 ? t("error.server") : t("error.unexpected");
   }
 }
+
+// ---- sessions ----
+
+const TOKEN = "hw.session.";
+const DRAFT = "hw.draft.";
+const LANG = "hw.lang";
+const LAST = "hw.last-order";
+
+function read(key) {
+  try {
+    const raw = sessionStorage.getItem(key);
+    return raw ? JSON.parse(raw) : null;
+  } catch {
+    return null;
+  }
+}
+
+function write(key, value) {
+  try {
+    if (value === null || value === undefined) sessionStorage.removeItem(key);
+    else sessionStorage.setItem(key, JSON.stringify(value));
+  } catch {
+    /* storage full or blocked: the app still works for this page view */
+  }
+}
+
+// PortalSession from /portal/session, /portal/session/redeem or /portal/gift-session.
+function save(data) {
+  write(TOKEN + data.order_id, {
+    token: data.token,
+    expires_at: data.expires_at || null,
+    gift: Boolean(data.gift),
+    locale: data.locale || null,
+  });
+  write(LAST, data.order_id);
+}
+
+function get(orderId) {
+  const s = read(TOKEN + orderId);
+  if (!s || !s.token) return null;
+  if (s.expires_at && Date.parse(s.expires_at) <= Date.now()) return null;
+  return s;
+}
+
+function tokenOf(orderId) {
+  return get(orderId)?.token || null;
+}
+
+// The session ended: forget the token but remember whether it was a gift sign-in.
+function expire(orderId) {
+  const s = read(TOKEN + orderId);
+  write(TOKEN + orderId, s ? { gift: Boolean(s.gift), locale: s.locale, order_number: s.order_number, expired: true } : null);
+}
+
+// Remember the order number so a new sign-in after expiry can be prefilled.
+function rememberOrderNumber(orderId, orderNumber) {
+  const s = read(TOKEN + orderId);
+  if (s && s.token && s.order_number !== orderNumber) write(TOKEN + orderId, { ...s, order_number: orderNumber });
+}
+
+function orderNumberOf(orderId) {
+  return read(TOKEN + orderId)?.order_number || "";
+}
+
+// A session for this order existed in this tab (it may have expired since).
+function known(orderId) {
+  return Boolean(read(TOKEN + orderId));
+}
+
+function wasGift(orderId) {
+  return Boolean(read(TOKEN + orderId)?.gift);
+}
+
+function orderLocale(orderId) {
+  return read(TOKEN + (orderId || read(LAST)))?.locale || null;
+}
+
+// The order's own locale (from the order document) when the session did not carry one.
+function setOrderLocale(orderId, value) {
+  const s = read(TOKEN + orderId);
+  if (s && !s.locale && value) write(TOKEN + orderId, { ...s, locale: value });
+}
+
+function signOut(orderId) {
+  write(TOKEN + orderId, null);
+}
+
+// ---- the in-progress return, kept across a sign-in ----
+
+function loadDraft(orderId) {
+  return read(DRAFT + orderId);
+}
+
+function saveDraft(orderId, draft) {
+  write(DRAFT + orderId, draft);
+}
+
+function hasDraft(orderId) {
+  const draft = read(DRAFT + orderId);
+  return Boolean(draft && Object.values(draft.lines || {}).some((line) => line.selected));
+}
+
+function clearDraft(orderId) {
+  write(DRAFT + orderId, null);
+}
+
+// ---- language chosen with the switcher or ?lang= ----
+
+function chosenLang() {
+  return read(LANG);
+}
+
+function chooseLang(lang) {
+  write(LANG, lang);
+}
+
+// Where to go after signing in: `next` if it is a page of this same order, else the order.
+export function afterSignIn(data, next) {
+  save(data);
+  const base = `#/orders/${encodeURIComponent(data.order_id)}`;
+  if (typeof next === "string" && (next === base || next.startsWith(`${base}/`) || next.startsWith(`${base}?`))) return next;
+  return base;
+}
+
+// session.get(orderId), session.saveDraft(orderId, draft), ...
+export const session = Object.freeze({
+  save,
+  get,
+  token: tokenOf,
+  expire,
+  rememberOrderNumber,
+  orderNumberOf,
+  known,
+  wasGift,
+  orderLocale,
+  setOrderLocale,
+  signOut,
+  loadDraft,
+  saveDraft,
+  hasDraft,
+  clearDraft,
+  chosenLang,
+  chooseLang,
+});

@@ -1,7 +1,188 @@
-// Shared page parts: headings, fields with inline errors, the error summary, notices, live status.
+// What pages are made of: the DOM helper, strings and formats in the active language, page parts
+// (headings, fields with inline errors, the error summary, notices) and the sign-in form parts.
+// One module, because every page needs all of it (web/portal/README.md: first load).
 
-import { h, clear } from "./dom.js";
-import { t } from "./i18n.js";
+// ---- DOM: text goes in with textContent / setAttribute only, never as HTML ----
+
+const PROPS = new Set(["value", "checked", "disabled", "selected", "hidden", "multiple", "required"]);
+
+export function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  if (attrs) {
+    for (const [key, value] of Object.entries(attrs)) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key === "class") el.className = Array.isArray(value) ? value.filter(Boolean).join(" ") : value;
+      else if (key === "text") el.textContent = String(value);
+      else if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), value);
+      else if (PROPS.has(key)) el[key] = value;
+      else el.setAttribute(key, value === true ? "" : String(value));
+    }
+  }
+  append(el, children);
+  return el;
+}
+
+export function append(el, children) {
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+export function clear(el) {
+  while (el.firstChild) el.removeChild(el.firstChild);
+  return el;
+}
+
+export function $(selector, root = document) {
+  return root.querySelector(selector);
+}
+
+// Only http(s) URLs (or same-origin relative paths) ever go into href/src.
+export function safeUrl(url) {
+  if (typeof url !== "string" || !url) return null;
+  try {
+    const parsed = new URL(url, location.href);
+    return parsed.protocol === "https:" || parsed.protocol === "http:" || parsed.protocol === "blob:" ? parsed.href : null;
+  } catch {
+    return null;
+  }
+}
+
+let uid = 0;
+export function nextId(prefix = "f") {
+  uid += 1;
+  return `${prefix}-${uid}`;
+}
+
+// ---- strings and formats ----
+
+// Each locale's strings come in two parts, so that the first page loads less: `main` (header,
+// footer, errors, the pages before signing in) and `orders` (the order and return pages; routes
+// ask for it). Only the active locale's parts are loaded.
+const LOADERS = {
+  en: { main: () => import("./i18n/en.js"), orders: () => import("./i18n/en-orders.js") },
+  de: { main: () => import("./i18n/de.js"), orders: () => import("./i18n/de-orders.js") },
+};
+
+export const SUPPORTED = Object.keys(LOADERS);
+const tables = new Map(); // "de/orders" -> strings
+let current = "en";
+let strings = {};
+
+export function locale() {
+  return current;
+}
+
+export function supported(tag) {
+  if (!tag) return null;
+  const base = String(tag).toLowerCase().split(/[-_]/)[0];
+  return SUPPORTED.includes(base) ? base : null;
+}
+
+async function loadTable(code, part) {
+  const key = `${code}/${part}`;
+  if (!tables.has(key)) tables.set(key, (await LOADERS[code][part]()).default);
+  return tables.get(key);
+}
+
+// setLocale("de", ["orders"]): the main strings and the parts named.
+export async function setLocale(tag, parts = []) {
+  const next = supported(tag) || "en";
+  const loaded = await Promise.all(["main", ...parts].map((part) => loadTable(next, part)));
+  strings = Object.assign({}, ...loaded);
+  current = next;
+  document.documentElement.lang = current;
+  return current;
+}
+
+// t("key", {name: "x"}); a value that is an object picks a plural form by params.count.
+export function t(key, params = {}) {
+  let value = strings[key];
+  if (value === undefined) return key;
+  if (typeof value === "object") {
+    const form = new Intl.PluralRules(current).select(Number(params.count ?? 0));
+    value = value[form] ?? value.other;
+  }
+  return value.replace(/\{(\w+)\}/g, (m, name) => (params[name] === undefined ? m : String(params[name])));
+}
+
+// A string if the locale has it, else the fallback (e.g. the policy's own label).
+export function tOr(key, fallback) {
+  return strings[key] === undefined ? fallback : t(key);
+}
+
+export function has(key) {
+  return strings[key] !== undefined;
+}
+
+// ---- money: integer minor units, the exponent comes from the currency (JPY 0, KWD 3) ----
+
+const digitsCache = new Map();
+export function currencyDigits(currency) {
+  if (!digitsCache.has(currency)) {
+    let digits = 2;
+    try {
+      digits = new Intl.NumberFormat("en", { style: "currency", currency }).resolvedOptions().maximumFractionDigits;
+    } catch {
+      /* unknown code: keep 2 */
+    }
+    digitsCache.set(currency, digits);
+  }
+  return digitsCache.get(currency);
+}
+
+export function money(minor, currency) {
+  if (minor === null || minor === undefined || !currency) return "";
+  const digits = currencyDigits(currency);
+  const value = Number(minor) / 10 ** digits;
+  try {
+    return new Intl.NumberFormat(current, {
+      style: "currency",
+      currency,
+      minimumFractionDigits: digits,
+      maximumFractionDigits: digits,
+    }).format(value);
+  } catch {
+    return `${value.toFixed(digits)} ${currency}`;
+  }
+}
+
+// ---- dates ----
+
+const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
+
+export function date(value) {
+  if (!value) return "";
+  const onlyDate = DATE_ONLY.test(value);
+  const d = new Date(onlyDate ? `${value}T00:00:00Z` : value);
+  if (Number.isNaN(d.getTime())) return String(value);
+  return new Intl.DateTimeFormat(current, {
+    dateStyle: "long",
+    ...(onlyDate ? { timeZone: "UTC" } : {}),
+  }).format(d);
+}
+
+export function dateTime(value) {
+  if (!value) return "";
+  const d = new Date(value);
+  if (Number.isNaN(d.getTime())) return String(value);
+  return new Intl.DateTimeFormat(current, { dateStyle: "medium", timeStyle: "short" }).format(d);
+}
+
+// "3 minutes", "45 seconds", "2 hours" in the active language.
+export function duration(seconds) {
+  const s = Math.max(1, Math.ceil(Number(seconds) || 0));
+  const [value, unit] = s < 90 ? [s, "second"] : s < 5400 ? [Math.ceil(s / 60), "minute"] : [Math.ceil(s / 3600), "hour"];
+  try {
+    return new Intl.NumberFormat(current, { style: "unit", unit, unitDisplay: "long" }).format(value);
+  } catch {
+    return `${value} ${unit}s`;
+  }
+}
+
+// ---- page parts ----
 
 export function heading(text, { caption, id = "page-title" } = {}) {
   return [
@@ -188,6 +369,20 @@ export function button(label, { type = "button", kind = "primary", id, testid, o
   return h("button", { type, class: ["button", `button--${kind}`], id, "data-testid": testid || id, onclick: onClick, disabled }, label);
 }
 
+// A submit button while its request runs: disabled, with words saying so.
+export function setBusy(buttonEl, busy, busyLabel) {
+  if (busy) {
+    buttonEl.dataset.label = buttonEl.textContent;
+    buttonEl.textContent = busyLabel || t("common.please_wait");
+    buttonEl.setAttribute("aria-disabled", "true");
+    buttonEl.disabled = true;
+  } else {
+    if (buttonEl.dataset.label) buttonEl.textContent = buttonEl.dataset.label;
+    buttonEl.removeAttribute("aria-disabled");
+    buttonEl.disabled = false;
+  }
+}
+
 export function linkButton(label, href, { kind = "primary", id, testid } = {}) {
   return h("a", { class: ["button", `button--${kind}`], href, id, "data-testid": testid || id, role: null }, label);
 }
@@ -213,4 +408,63 @@ export function summaryList(rows, { id, testid } = {}) {
 
 export function backLink(label, href) {
   return h("a", { class: "back-link", href, "data-testid": "back-link" }, label);
+}
+
+// ---- the sign-in fields (sign in, sign-in link, gift pages) ----
+
+export function orderNumberField(value = "") {
+  return field({
+    id: "order-number",
+    label: t("signin.order_number"),
+    hint: t("signin.order_number_hint"),
+    control: h("input", {
+      class: "input input--medium",
+      type: "text",
+      name: "order_number",
+      autocomplete: "off",
+      spellcheck: "false",
+      autocapitalize: "characters",
+      value,
+    }),
+  });
+}
+
+export function emailField({ label, hint, value = "" } = {}) {
+  return field({
+    id: "email",
+    label: label || t("signin.email"),
+    hint,
+    control: h("input", {
+      class: "input",
+      type: "email",
+      name: "email",
+      autocomplete: "email",
+      spellcheck: "false",
+      autocapitalize: "none",
+      value,
+    }),
+  });
+}
+
+// Required-field check: [{group, value, message}] -> errors shown inline and in the summary.
+export function validateRequired(summarySlot, checks) {
+  const errors = [];
+  for (const check of checks) {
+    clearError(check.group);
+    const value = (check.value || "").trim();
+    let message = null;
+    if (!value) message = check.message;
+    else if (check.email && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(value)) message = t("signin.email_invalid");
+    if (message) {
+      setError(check.group, message);
+      errors.push({ group: check.group, text: message });
+    }
+  }
+  if (errors.length) showErrorSummary(summarySlot, errors);
+  else showErrorSummary(summarySlot, []);
+  return errors.length === 0;
+}
+
+export function groupOf(form, id) {
+  return form.querySelector(`[data-group="${id}"]`);
 }

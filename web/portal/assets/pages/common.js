@@ -1,8 +1,6 @@
 // Parts shared by the order and return pages: parcels with their timelines, status tags.
 
-import { h } from "../dom.js";
-import { t, tOr, date, dateTime, money } from "../i18n.js";
-import { tag } from "../ui.js";
+import { h, t, tOr, date, dateTime, money, tag } from "../ui.js";
 
 const TRACKING_KIND = {
   delivered: "success",

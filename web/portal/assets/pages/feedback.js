@@ -1,10 +1,7 @@
 // #/feedback/{token} : the satisfaction survey from the email (rating 1-5 + comment).
 
-import { h, clear } from "../dom.js";
-import { t } from "../i18n.js";
+import { h, clear, t, heading, radios, field, button, setError, clearError, showErrorSummary, setBusy } from "../ui.js";
 import { api, errorMessage } from "../api.js";
-import { heading, radios, field, button, setError, clearError, showErrorSummary } from "../ui.js";
-import { setBusy } from "./auth-common.js";
 
 export default async function feedback(ctx) {
   const { params } = ctx;

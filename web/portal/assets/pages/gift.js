@@ -1,11 +1,10 @@
 // #/gift : a gift recipient signs in with order number + gift code (or postcode) + their own email.
 
-import { h } from "../dom.js";
-import { t, locale } from "../i18n.js";
-import { api, errorMessage } from "../api.js";
-import { heading, button, field, setError, showErrorSummary, notice, backLink } from "../ui.js";
-import { orderNumberField, emailField, validateRequired, afterSignIn, groupOf, setBusy } from "./auth-common.js";
-import * as session from "../session.js";
+import {
+  h, t, locale,
+  heading, button, field, setError, showErrorSummary, notice, backLink, orderNumberField, emailField, validateRequired, groupOf, setBusy,
+} from "../ui.js";
+import { api, errorMessage, afterSignIn, session } from "../api.js";
 
 export default async function giftSignIn(ctx) {
   const { config, navigate, query } = ctx;

@@ -1,10 +1,10 @@
 // #/link : "email me a sign-in link" (always the same answer).
 
-import { h, clear } from "../dom.js";
-import { t, locale } from "../i18n.js";
+import {
+  h, clear, t, locale,
+  heading, button, showErrorSummary, notice, backLink, orderNumberField, emailField, validateRequired, groupOf, setBusy,
+} from "../ui.js";
 import { api, errorMessage } from "../api.js";
-import { heading, button, showErrorSummary, notice, backLink } from "../ui.js";
-import { orderNumberField, emailField, validateRequired, groupOf, setBusy } from "./auth-common.js";
 
 export default async function signInLink(ctx) {
   const summary = h("div", { class: "summary-slot" });

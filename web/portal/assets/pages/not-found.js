@@ -1,8 +1,6 @@
 // Unknown routes, and pages that failed to load.
 
-import { h } from "../dom.js";
-import { t } from "../i18n.js";
-import { heading, linkButton, button } from "../ui.js";
+import { h, t, heading, linkButton, button } from "../ui.js";
 import { errorMessage } from "../api.js";
 
 export default async function notFound(ctx) {

@@ -1,11 +1,11 @@
 // #/orders/{orderId} : items, outbound parcels, returns, and the way to start a return.
 
-import { h, safeUrl } from "../dom.js";
-import { t, money, date, supported, locale } from "../i18n.js";
-import { api, errorMessage } from "../api.js";
-import { heading, notice, linkButton, button, summaryList, tag } from "../ui.js";
+import {
+  h, safeUrl, t, money, date, supported, locale,
+  heading, notice, linkButton, button, summaryList, tag,
+} from "../ui.js";
+import { api, errorMessage, session } from "../api.js";
 import { parcelCard, shipmentCard, returnStatusTag, ineligibleText } from "./common.js";
-import * as session from "../session.js";
 
 export default async function orderPage(ctx) {
   const { params, navigate } = ctx;

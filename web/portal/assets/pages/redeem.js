@@ -1,10 +1,7 @@
 // #/signin/{token} : the emailed sign-in link lands here, is redeemed once, then opens the order.
 
-import { h } from "../dom.js";
-import { t } from "../i18n.js";
-import { api, errorMessage } from "../api.js";
-import { heading, linkButton } from "../ui.js";
-import { afterSignIn } from "./auth-common.js";
+import { h, t, heading, linkButton } from "../ui.js";
+import { api, errorMessage, afterSignIn } from "../api.js";
 
 const attempts = new Map(); // token -> promise: a re-render (language switch) must not redeem twice
 

@@ -1,12 +1,11 @@
 // #/orders/{orderId}/returns/{rma}[/label][?confirmed=1] : status, label, tracking, refund, cancel.
 
-import { h, clear, append, safeUrl } from "../dom.js";
-import { t, tOr, money, date, dateTime } from "../i18n.js";
-import { api, errorMessage } from "../api.js";
-import * as session from "../session.js";
-import { heading, notice, button, summaryList, backLink, announce, tag } from "../ui.js";
+import {
+  h, clear, append, safeUrl, t, tOr, money, date, dateTime,
+  heading, notice, button, summaryList, backLink, announce, tag, setBusy,
+} from "../ui.js";
+import { api, errorMessage, session } from "../api.js";
 import { parcelCard, returnStatusTag, previewRows, reasonLabel } from "./common.js";
-import { setBusy } from "./auth-common.js";
 
 const POLL_MS = 4000;
 const POLL_MAX = 30;

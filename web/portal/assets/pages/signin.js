@@ -1,11 +1,10 @@
 // #/ : sign in with order number + email.
 
-import { h } from "../dom.js";
-import { t } from "../i18n.js";
-import { api, errorMessage } from "../api.js";
-import { heading, notice, button, setError, showErrorSummary } from "../ui.js";
-import { orderNumberField, emailField, validateRequired, afterSignIn, groupOf, setBusy } from "./auth-common.js";
-import * as session from "../session.js";
+import {
+  h, t,
+  heading, notice, button, setError, showErrorSummary, orderNumberField, emailField, validateRequired, groupOf, setBusy,
+} from "../ui.js";
+import { api, errorMessage, afterSignIn, session } from "../api.js";
 
 export default async function signIn(ctx) {
   const { query, config, navigate } = ctx;
@@ -54,13 +53,11 @@ export default async function signIn(ctx) {
     notices.push(notice(t("signin.needed"), { id: "signin-needed" }));
   }
 
-  const alternatives = h("ul", { class: "link-list" });
-  if (config.magic_link !== false) {
-    alternatives.append(h("li", null, h("a", { href: "#/link", id: "magic-link-link", "data-testid": "magic-link-link" }, t("signin.use_link"))));
-  }
-  if (config.gift_returns && config.gift_returns.enabled) {
-    alternatives.append(h("li", null, h("a", { href: "#/gift", id: "gift-link", "data-testid": "gift-link" }, t("signin.gift"))));
-  }
+  // Drawn with the config known now; /portal/config may still change them (they sit below the form).
+  const others = h("div", null, otherWays(config));
+  ctx.whenConfig((loaded) => {
+    if (otherWaysKey(loaded) !== otherWaysKey(config)) others.replaceChildren(...otherWays(loaded));
+  });
 
   const node = h(
     "div",
@@ -70,8 +67,23 @@ export default async function signIn(ctx) {
     heading(t("signin.title")),
     h("p", { class: "lead" }, t("signin.intro")),
     form,
-    alternatives.childNodes.length ? h("h2", { class: "heading-s" }, t("signin.other_ways")) : null,
-    alternatives.childNodes.length ? alternatives : null,
+    others,
   );
   return { title: t("signin.title"), node };
+}
+
+function otherWaysKey(config) {
+  return `${config.magic_link !== false} ${Boolean(config.gift_returns && config.gift_returns.enabled)}`;
+}
+
+// "Other ways to sign in": the emailed link and the gift return, as the config allows.
+function otherWays(config) {
+  const links = [];
+  if (config.magic_link !== false) {
+    links.push(h("li", null, h("a", { href: "#/link", id: "magic-link-link", "data-testid": "magic-link-link" }, t("signin.use_link"))));
+  }
+  if (config.gift_returns && config.gift_returns.enabled) {
+    links.push(h("li", null, h("a", { href: "#/gift", id: "gift-link", "data-testid": "gift-link" }, t("signin.gift"))));
+  }
+  return links.length ? [h("h2", { class: "heading-s" }, t("signin.other_ways")), h("ul", { class: "link-list" }, links)] : [];
 }

@@ -1,12 +1,11 @@
 // #/orders/{orderId}/return : choose lines, quantities, reasons, photos, resolutions; live preview; submit.
 
-import { h, clear, append } from "../dom.js";
-import { t, money, date } from "../i18n.js";
-import { api, errorMessage, ApiError } from "../api.js";
-import { heading, field, radios, setError, clearError, showErrorSummary, summaryList, button, notice, backLink, announce } from "../ui.js";
+import {
+  h, clear, append, t, money, date,
+  heading, field, radios, setError, clearError, showErrorSummary, summaryList, button, notice, backLink, announce, setBusy,
+} from "../ui.js";
+import { api, errorMessage, ApiError, session } from "../api.js";
 import { previewRows, reasonLabel, subReasonLabel, ineligibleText } from "./common.js";
-import { setBusy } from "./auth-common.js";
-import * as session from "../session.js";
 
 const MAX_PHOTOS = 5;
 const MAX_EDGE = 1600;

@@ -1,10 +1,7 @@
 // #/unsubscribe/{token} : explains, and the button POSTs /portal/unsubscribe?token=...
 
-import { h, clear } from "../dom.js";
-import { t } from "../i18n.js";
+import { h, clear, t, heading, button, notice, setBusy } from "../ui.js";
 import { api, errorMessage } from "../api.js";
-import { heading, button, notice } from "../ui.js";
-import { setBusy } from "./auth-common.js";
 
 export default async function unsubscribe(ctx) {
   const { params } = ctx;
