@@ -7,7 +7,6 @@ result is the new record plus the domain events to write atomically with it.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,17 +38,16 @@ from homeward.models.returns import (
 _RMA_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 
 
-def new_rma(order_id: str, idempotency_key: str | None, *, secret: bytes = b"homeward-rma") -> str:
-    """A readable RMA such as R-7K3M-9QXA.
+def new_rma() -> str:
+    """A readable RMA such as R-7K3M-9QXA: 40 random bits from the OS's cryptographic source.
 
-    With an Idempotency-Key it is derived from (order, key), so a double submit lands on the
-    same RMA and the conditional write recognises it; without one it is random.
+    Never derived from the request. The RMA is an address, not a credential (every route
+    also checks the caller's order or staff key), and its uniqueness comes from the
+    conditional create, not from its length: a collision (~1 in 10^12 per pair) fails the
+    write and the caller draws another one. An Idempotency-Key is honoured through its own
+    item, `IDEMP#<order>#<key>`, that records which return the key created.
     """
-    if idempotency_key:
-        digest = hmac.new(secret, f"{order_id}\x00{idempotency_key}".encode(), hashlib.sha256).digest()
-    else:
-        digest = secrets.token_bytes(8)
-    number = int.from_bytes(digest[:8], "big")
+    number = secrets.randbits(40)
     chars = []
     for _ in range(8):
         number, index = divmod(number, 32)
