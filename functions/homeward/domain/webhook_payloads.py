@@ -93,7 +93,6 @@ than the parcel's current one goes to its history without changing its status. E
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -102,6 +101,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from homeward.domain.json_input import load_json
 from homeward.domain.tracking_status import (
     NormalizedStatus,
     normalize_aftership,
@@ -760,10 +760,10 @@ def _generic(data: dict, headers: Mapping[str, str]) -> CarrierUpdate | Ignored:
 
 def _load(provider: str, body: bytes) -> dict:
     try:
-        data = json.loads(bytes(body).decode("utf-8"))
-    # UnicodeDecodeError and JSONDecodeError are ValueErrors; so is an integer literal longer
-    # than Python's digit limit. Deeply nested input exhausts the parser's recursion.
-    except (ValueError, RecursionError):
+        data = load_json(bytes(body), what="Webhook body", lone_surrogates=True)
+    # Not UTF-8, nested deeper than MAX_DEPTH, NaN, over-long integers: 400 (lone surrogates
+    # in free text are replaced by `_text`, not refused).
+    except MalformedRequest:
         raise MalformedRequest(
             f"The {provider} webhook body is not UTF-8 JSON", details={"provider": provider}
         ) from None

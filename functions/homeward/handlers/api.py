@@ -9,7 +9,10 @@ from http import HTTPStatus
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path
 
 from homeward.errors import (
@@ -23,6 +26,7 @@ from homeward.errors import (
     TooManyRequests,
     Unauthorized,
     Unprocessable,
+    UnsupportedMediaType,
     WebhookSignatureInvalid,
 )
 from homeward.models.common import ErrorBody
@@ -57,6 +61,7 @@ STATUS_BY_ERROR: dict[type[HomewardError], HTTPStatus] = {
     Unprocessable: HTTPStatus.UNPROCESSABLE_ENTITY,
     TooManyRequests: HTTPStatus.TOO_MANY_REQUESTS,
     PayloadTooLarge: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+    UnsupportedMediaType: HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
     DependencyFailed: HTTPStatus.SERVICE_UNAVAILABLE,
 }
 
@@ -95,11 +100,22 @@ def create_app(*, max_body_bytes: int, before_validation: list[Gate] | None = No
     def limit_body_size(app: APIGatewayHttpResolver) -> None:
         raw = app.current_event.get("body") or ""
         # A base64 body decodes to 3/4 of its length; compare what the client actually sent.
-        size = len(raw) * 3 // 4 if app.current_event.is_base64_encoded else len(raw.encode())
+        # (surrogatepass: a lone surrogate is counted here and refused as not UTF-8 later.)
+        size = (
+            len(raw) * 3 // 4
+            if app.current_event.is_base64_encoded
+            else len(raw.encode("utf-8", "surrogatepass"))
+        )
         if size > max_body_bytes:
             raise PayloadTooLarge(f"Request body is larger than {max_body_bytes} bytes")
 
-    _run_before_validation(app, [limit_body_size, *(before_validation or [])])
+    # Size first, then the route's own gates (credentials), then the body: an unauthenticated
+    # request is refused before its body is read at all.
+    _run_before_validation(app, [limit_body_size, *(before_validation or []), read_json_body])
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def on_unsupported_content_type(_exc: RequestUnsupportedContentType) -> Response:
+        return on_domain_error(UnsupportedMediaType("The body must be application/json"))
 
     @app.exception_handler(RequestValidationError)
     def on_validation_error(exc: RequestValidationError) -> Response:
@@ -167,6 +183,36 @@ def _run_before_validation(app: APIGatewayHttpResolver, gates: list[Gate]) -> No
     app._request_validation_middleware = gated
 
 
+def read_json_body(app: APIGatewayHttpResolver) -> None:
+    """The one request-body reader of every API function, ahead of Powertools' validation.
+
+    Only for routes that declare a body model: a Content-Type other than JSON is 415; a body
+    that is not valid base64, not UTF-8, nested deeper than MAX_DEPTH or not JSON is 400. The
+    parsed value is handed to Powertools' validation as the event's `json_body`.
+    """
+    from homeward.domain.json_input import load_json
+
+    route = app.context.get("_route")
+    if route is None or not route.dependant.body_params:
+        return  # the route reads no body (webhooks read and verify their raw bytes themselves)
+    event = app.current_event
+    headers = event.raw_event.get("headers") or {}
+    name = next((k for k in headers if k.lower() == "content-type"), None)
+    content_type = (headers.get(name) or "").strip() if name else ""
+    if content_type and content_type.split(";")[0].strip().lower() != "application/json":
+        raise UnsupportedMediaType(
+            "The body must be application/json",
+            details={"content_type": content_type[:100], "supported": ["application/json"]},
+        )
+    raw = raw_body(app)
+    parsed = load_json(raw) if raw else None
+    if name:
+        headers[name] = "application/json"  # what Powertools' own content-type check expects
+    # Powertools reads the body through these cached properties; give it what was checked.
+    event.__dict__["decoded_body"] = raw.decode("utf-8")
+    event.__dict__["json_body"] = parsed
+
+
 def bearer_token(app: APIGatewayHttpResolver) -> str | None:
     """The credential from `Authorization: Bearer ...` (header names are case-insensitive)."""
     header = app.current_event.headers.get("authorization") or ""
@@ -220,6 +266,11 @@ class PortalAuth:
         if self.order_id(app) != order_id:
             raise NotFound("Order not found")
 
+    def gate(self, app: APIGatewayHttpResolver) -> None:
+        """A `before_validation` gate: the token must open the path's order before the body (or
+        anything else of the request) is read. Routes re-check with `require_order`."""
+        self.require_order(app, (app.context.get("_route_args") or {}).get("orderId") or "")
+
 
 def raw_body(app: APIGatewayHttpResolver) -> bytes:
     """The request body exactly as sent (what a webhook provider signed): API Gateway
@@ -230,5 +281,8 @@ def raw_body(app: APIGatewayHttpResolver) -> bytes:
         try:
             return base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
-            raise MalformedRequest("Body is not valid base64") from None
-    return body.encode()
+            raise MalformedRequest("Body is not valid base64", details={"reason": "not_base64"}) from None
+    try:
+        return body.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate in the event's body string
+        raise MalformedRequest("Body is not UTF-8", details={"reason": "not_utf8"}) from None
