@@ -79,6 +79,83 @@ ERROR_RESPONSES = error_docs(
     {400: "Malformed JSON", 413: "Body too large", 422: "Validation failed; `details` lists each field"}
 )
 
+# What `create_app` adds to every route's `responses` (a route's own entry wins).
+_EVERY_ROUTE = {
+    422: "Validation failed; `details` lists each field",
+    500: "A bug: logged with the `request_id`, never with a stack in the answer",
+    503: "DynamoDB, Secrets Manager or a provider failed; safe to retry",
+}
+_WITH_PATH_PARAMETERS = {404: "Not found (also: a path parameter no route accepts)"}
+_WITH_BODY = {
+    400: "The body cannot be read: not base64 (when flagged), not UTF-8, nested deeper than 64 levels, "
+    "or not JSON (`details.reason`)",
+    413: "Body too large",
+    415: "A Content-Type other than application/json",
+}
+
+
+def _takes_body(func: Callable) -> bool:
+    """Whether Powertools will read a JSON body for this handler: a pydantic model parameter
+    that is not marked as a path, query or header parameter."""
+    import typing
+
+    from aws_lambda_powertools.event_handler.openapi.params import Param
+    from pydantic import BaseModel
+
+    for name, hint in typing.get_type_hints(func, include_extras=True).items():
+        if name == "return":
+            continue
+        metadata = getattr(hint, "__metadata__", ())
+        if any(isinstance(m, Param) for m in metadata):
+            continue
+        base = typing.get_args(hint)[0] if metadata else hint
+        if isinstance(base, type) and issubclass(base, BaseModel):
+            return True
+    return False
+
+
+def complete_responses(rule: str, responses: dict | None, func: Callable) -> dict:
+    """A route's documented responses made complete: a success response (its model from the
+    return annotation) when none is given, ErrorBody on every error status (Powertools would
+    otherwise fill an error without `content` with the success model), and each status the
+    shared code can answer: 422/500/503 everywhere, 404 with path parameters, 400/413/415
+    with a body."""
+    completed = dict(responses or {})
+    if not any(200 <= status < 300 for status in completed):
+        completed[200] = {"description": "Success"}
+    defaults = dict(_EVERY_ROUTE)
+    if "<" in rule:
+        defaults |= _WITH_PATH_PARAMETERS
+    if _takes_body(func):
+        defaults |= _WITH_BODY
+    for status, text in defaults.items():
+        completed.setdefault(status, {"description": text})
+    for status, entry in list(completed.items()):
+        if status >= 400 and "content" not in entry:
+            completed[status] = {**entry, "content": {"application/json": {"model": ErrorBody}}}
+    return completed
+
+
+def _complete_route_docs(app: APIGatewayHttpResolver) -> None:
+    """Every `app.get/post/...` goes through `app.route`: complete its `responses` there."""
+    import inspect
+
+    register = app.route
+    signature = inspect.signature(register)
+
+    def route(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+
+        def decorate(func):
+            bound.arguments["responses"] = complete_responses(
+                bound.arguments["rule"], bound.arguments.get("responses"), func
+            )
+            return register(*bound.args, **bound.kwargs)(func)
+
+        return decorate
+
+    app.route = route
+
 
 def create_app(*, max_body_bytes: int, before_validation: list[Gate] | None = None) -> APIGatewayHttpResolver:
     """A resolver with validation, the error map, and checks that run before body parsing.
@@ -87,6 +164,7 @@ def create_app(*, max_body_bytes: int, before_validation: list[Gate] | None = No
     unauthenticated or oversized request is refused before its body is even parsed.
     """
     app = APIGatewayHttpResolver(enable_validation=True)
+    _complete_route_docs(app)
 
     def error_response(status: HTTPStatus, body: ErrorBody, headers: dict | None = None) -> Response:
         body.request_id = app.current_event.request_context.request_id
