@@ -80,6 +80,7 @@ def test_every_operation_conforms_to_the_openapi_document(fuzz_stack):
     from hypothesis.errors import Unsatisfiable
     from schemathesis import GenerationMode
     from schemathesis.checks import not_a_server_error
+    from schemathesis.core.failures import FailureGroup
     from schemathesis.specs.openapi.checks import (
         content_type_conformance,
         response_schema_conformance,
@@ -130,9 +131,11 @@ def test_every_operation_conforms_to_the_openapi_document(fuzz_stack):
             statuses[response.status_code] += 1
             try:
                 case.validate_response(response, checks=checks)
-            except AssertionError as failure:  # schemathesis raises a FailureGroup (an AssertionError)
-                first = str(failure).strip().splitlines()[:6]
-                failures.append(f"{label} -> {response.status_code}: {' | '.join(first)}")
+            except (AssertionError, FailureGroup) as found:  # one Failure, or a group of them
+                for failure in getattr(found, "exceptions", None) or [found]:
+                    title = getattr(failure, "title", type(failure).__name__)
+                    message = " ".join(str(getattr(failure, "message", failure)).split())[:300]
+                    failures.append(f"{label} -> {response.status_code}: {title}: {message}")
 
         try:
             run()
@@ -154,4 +157,6 @@ def test_every_operation_conforms_to_the_openapi_document(fuzz_stack):
         f"no invalid data possible for {unfuzzable}"
     )
     print(summary)
-    assert not failures, summary + "\n" + "\n".join(sorted(set(failures))[:60])
+    distinct = Counter(failures)
+    report = "\n".join(f"{n} x {text}" for text, n in distinct.most_common(60))
+    assert not failures, f"{summary} ({len(distinct)} distinct)\n{report}"

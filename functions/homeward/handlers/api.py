@@ -29,12 +29,19 @@ from homeward.errors import (
     UnsupportedMediaType,
     WebhookSignatureInvalid,
 )
-from homeward.models.common import ErrorBody
+from homeward.models.common import EXTERNAL_ID_PATTERN, ErrorBody
 from homeward.observability import logger, metrics
 
 # Path parameter `{orderId}` as named in template.yaml, validated like ExternalId.
 OrderIdPath = Annotated[
-    str, Path(alias="orderId", pattern=r"^[A-Za-z0-9._:\-]{1,64}$", description="The shop's order id")
+    str,
+    Path(
+        alias="orderId",
+        min_length=1,
+        max_length=64,
+        pattern=EXTERNAL_ID_PATTERN,
+        description="The shop's order id (not `.` or `..`)",
+    ),
 ]
 
 RmaPath = Annotated[
