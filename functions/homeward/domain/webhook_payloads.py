@@ -20,19 +20,21 @@ status-map.md):
 * EasyPost (CR 2.1): Event `{id, description, result: Tracker, created_at, updated_at}`.
   `tracker.created` / `tracker.updated` are read, every other description (batch.*,
   insurance.*, scan_form.*, refund.*, payment.*, ...) is `Ignored`. event_id = `id`.
-  Status = normalize_easypost(result.status, result.status_detail). event_at = the latest
-  `tracking_details[].datetime`, else `result.updated_at`, else the envelope's
-  `updated_at`/`created_at`, else `received_at`; location = that latest detail's
+  Status = normalize_easypost(result.status, result.status_detail). event_at = the
+  `datetime` of the latest detail whose `status` is the tracker's (a back-dated scan stays
+  where it happened), else of the latest detail, else `result.updated_at`, else the envelope's
+  `updated_at`/`created_at`, else `received_at`; location = that detail's
   `tracking_location`. eta = `est_delivery_date`; is_return = `is_return`.
 * Shippo (CR 2.2): `{event, test, data: Track}`; only `track_updated` is read. Status =
   normalize_shippo(tracking_status.status, substatus.code, action_required=
-  substatus.action_required). event_at = `tracking_status.status_date` (else the latest
+  substatus.action_required), never action_required when delivered. event_at = `tracking_status.status_date` (else the latest
   history date, else `received_at`). Shippo sends no event id (SM 2.1): event_id =
   `tracking_status.object_id`, or when absent the documented fallback
   `"sha256:" + hex(sha256("{tracking_number}|{status}|{substatus code}|{status_date}"))`
   with the normalized tracking number, the status and code as sent ("" when absent) and
   status_date as UTC ISO-8601 (`datetime.isoformat()`, "" when absent). Checkpoints =
-  `tracking_history` (plus `tracking_status` when the history does not contain it).
+  `tracking_history` (plus `tracking_status` when the history does not contain it); the same
+  scan twice (same status and substatus within a second, whatever its object_id) is one.
 * AfterShip (CR 2.3): `{ts, event, event_id, is_tracking_first_tag, msg: Tracking}`;
   `tracking_update` and `edd_revise` (a tracking update carrying a new ETA) are read,
   `tracking_pending_time` and anything else is `Ignored`. Status =
@@ -95,7 +97,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -104,6 +106,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from homeward.domain.json_input import load_json
 from homeward.domain.tracking_status import (
     NormalizedStatus,
+    TrackingStatus,
     normalize_aftership,
     normalize_easypost,
     normalize_generic,
@@ -578,7 +581,11 @@ def _easypost(data: dict, received_at: datetime) -> CarrierUpdate | Ignored:
             if d.at is not None
         ]
     )
-    latest = _latest(details, lambda d: d.at)
+    # The tracker's status is that of one detail: its time and place are the event's (a
+    # back-dated delivered scan listed after later ones stays where it happened). Without a
+    # matching detail, the latest one.
+    matching = [d for d in details if tracker.status and d.status == tracker.status]
+    latest = _latest(matching, lambda d: d.at) or _latest(details, lambda d: d.at)
     event_at = (
         latest.at if latest else tracker.updated_at or event.updated_at or event.created_at or received_at
     )
@@ -601,11 +608,27 @@ def _easypost(data: dict, received_at: datetime) -> CarrierUpdate | Ignored:
 
 def _shippo_normalized(entry: _ShippoStatus) -> NormalizedStatus:
     substatus = entry.substatus
-    return normalize_shippo(
+    normalized = normalize_shippo(
         entry.status,
         substatus.code if substatus else None,
         action_required=substatus.action_required if substatus else None,
     )
+    # Shippo sets action_required on some deliveries (e.g. left at a pick-up point); a delivered
+    # parcel needs nothing from ops, and must not raise a shipment.exception alert.
+    if normalized.status is TrackingStatus.DELIVERED and normalized.action_required:
+        normalized = replace(normalized, action_required=False)
+    return normalized
+
+
+def _same_scan(a: _ShippoStatus, b: _ShippoStatus) -> bool:
+    """Shippo lists the current status again in the history, sometimes under another object_id
+    and a few milliseconds apart: the same status, substatus and place within a second."""
+    if a.object_id and a.object_id == b.object_id:
+        return True
+    if a.status_date is None or b.status_date is None or a.status != b.status:
+        return False
+    code = lambda e: e.substatus.code if e.substatus else None  # noqa: E731
+    return code(a) == code(b) and abs((a.status_date - b.status_date).total_seconds()) <= 1
 
 
 def _shippo_location(entry: _ShippoStatus) -> Location | None:
@@ -622,11 +645,16 @@ def _shippo(data: dict, received_at: datetime) -> CarrierUpdate | Ignored:
     tracking_number = _tracking_number("shippo", track.tracking_number, ["data", "tracking_number"])
     current = track.tracking_status or _ShippoStatus()
     history = list(track.tracking_history or [])
-    # Shippo's history normally ends with the current status (same object_id); add it if not.
-    if current.status_date is not None and not any(
-        (h.object_id == current.object_id) if current.object_id else (h == current) for h in history
-    ):
+    # Shippo's history normally ends with the current status; add it if not (the same scan under
+    # another object_id counts as present).
+    if current.status_date is not None and not any(h == current or _same_scan(h, current) for h in history):
         history.append(current)
+    # And a scan listed twice within the history itself is kept once.
+    unique: list[_ShippoStatus] = []
+    for entry in history:
+        if not any(_same_scan(kept, entry) for kept in unique):
+            unique.append(entry)
+    history = unique
     checkpoints = _history(
         [
             (
