@@ -86,6 +86,9 @@ class WebhooksSettings(CommonSettings):
     generic_webhook_secret: str | None = Field(default=None, alias="GENERIC_WEBHOOK_SECRET")
     # Shippo's self-service alternative to its HMAC header: a secret ?token= in the URL.
     shippo_url_token: bool = Field(default=True, alias="SHIPPO_ALLOW_URL_TOKEN")
+    # Shippo's test events ("test": true: the dashboard's test button, test-mode tokens) are
+    # acknowledged and ignored; a staging stack on Shippo test keys sets this to apply them.
+    shippo_accept_test_events: bool = Field(default=False, alias="SHIPPO_ACCEPT_TEST_EVENTS")
 
 
 class TrackingSettings(CommonSettings):

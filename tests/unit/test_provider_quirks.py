@@ -76,3 +76,33 @@ def test_easypost_without_a_matching_detail_falls_back_to_the_latest():
     latest = max(d["datetime"] for d in data["result"]["tracking_details"])
     update = parse("easypost", dumps(data))
     assert update.event_at == datetime.fromisoformat(latest.replace("Z", "+00:00"))
+
+
+def test_shippo_test_webhooks_are_ignored_unless_the_stack_accepts_them():
+    from homeward.domain.webhook_payloads import Ignored, parse_webhook
+
+    from tests.unit.test_webhook_payloads import RECEIVED, headers_for
+
+    data = as_json("shippo", "delivered")
+    data["test"] = True  # what Shippo's dashboard "send test webhook" button sends
+    body = dumps(data)
+    ignored = parse("shippo", body)
+    assert isinstance(ignored, Ignored) and ignored.event_type == "track_updated (test)"
+    accepted = parse_webhook(
+        "shippo", body, headers_for("shippo", body), received_at=RECEIVED, accept_test_events=True
+    )
+    assert accepted.status is TrackingStatus.DELIVERED
+
+
+def test_shippo_carrier_null_is_read_from_the_service_level():
+    data = as_json("shippo", "delivered")
+    data["data"]["carrier"] = None
+    data["data"]["servicelevel"] = {"token": "usps_priority", "name": "Priority Mail"}
+    assert parse("shippo", dumps(data)).carrier == "usps"
+    data["data"]["servicelevel"] = {"token": "dhl_express_worldwide", "name": "Express Worldwide"}
+    assert parse("shippo", dumps(data)).carrier == "dhl_express"
+    data["data"]["servicelevel"] = None
+    data["data"]["transaction"] = {"object_id": "t1", "tracking_provider": "UPS"}
+    assert parse("shippo", dumps(data)).carrier == "ups"
+    data["data"]["transaction"] = "t1"  # only the id: no carrier to be had
+    assert parse("shippo", dumps(data)).carrier is None

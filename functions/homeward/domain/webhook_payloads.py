@@ -25,9 +25,12 @@ status-map.md):
   where it happened), else of the latest detail, else `result.updated_at`, else the envelope's
   `updated_at`/`created_at`, else `received_at`; location = that detail's
   `tracking_location`. eta = `est_delivery_date`; is_return = `is_return`.
-* Shippo (CR 2.2): `{event, test, data: Track}`; only `track_updated` is read. Status =
+* Shippo (CR 2.2): `{event, test, data: Track}`; only `track_updated` is read, and not when
+  `test` is true (Ignored, unless the stack accepts test events). Status =
   normalize_shippo(tracking_status.status, substatus.code, action_required=
-  substatus.action_required), never action_required when delivered. event_at = `tracking_status.status_date` (else the latest
+  substatus.action_required), never action_required when delivered. Carrier = `carrier`,
+  else the inlined transaction's `tracking_provider`, else the service level token's carrier
+  prefix. event_at = `tracking_status.status_date` (else the latest
   history date, else `received_at`). Shippo sends no event id (SM 2.1): event_id =
   `tracking_status.object_id`, or when absent the documented fallback
   `"sha256:" + hex(sha256("{tracking_number}|{status}|{substatus code}|{status_date}"))`
@@ -123,6 +126,7 @@ from homeward.models.tracking import (
 )
 
 NOT_TRACKING = "not a tracking event"
+TEST_EVENT = "a provider's test event"
 
 EASYPOST_TRACKING_EVENTS = frozenset({"tracker.created", "tracker.updated"})
 SHIPPO_TRACKING_EVENTS = frozenset({"track_updated"})
@@ -316,8 +320,15 @@ class _ShippoStatus(_Lenient):
     location: _ShippoLocation | None = None
 
 
+class _ShippoServiceLevel(_Lenient):
+    token: str | None = None
+    name: str | None = None
+
+
 class _ShippoTrack(_Lenient):
     carrier: str | None = None
+    servicelevel: _ShippoServiceLevel | None = None
+    transaction: Any = None
     tracking_number: str
     eta: LenientTime = None
     tracking_status: _ShippoStatus | None = None
@@ -620,6 +631,47 @@ def _shippo_normalized(entry: _ShippoStatus) -> NormalizedStatus:
     return normalized
 
 
+# Shippo carrier tokens that contain an underscore; service level tokens are
+# "<carrier token>_<service>" (usps_priority, dhl_express_worldwide, canada_post_expedited).
+_SHIPPO_MULTIWORD_CARRIERS = (
+    "dhl_express",
+    "dhl_ecommerce",
+    "dhl_germany",
+    "canada_post",
+    "australia_post",
+    "royal_mail",
+    "parcel_force",
+    "deutsche_post",
+    "dpd_uk",
+    "dpd_de",
+    "gls_us",
+    "gls_de",
+    "hermes_uk",
+    "new_zealand_post",
+    "apc_postal",
+    "asendia_us",
+    "better_trucks",
+)
+
+
+def _shippo_carrier_elsewhere(track: _ShippoTrack) -> str | None:
+    """Shippo sends `data.carrier: null` on some bodies (e.g. tracks created from a
+    transaction); the carrier is still the prefix of the service level token, or in the
+    transaction's `tracking_provider`/`carrier` when the transaction is inlined."""
+    if isinstance(track.transaction, dict):
+        for field in ("tracking_provider", "carrier"):
+            value = track.transaction.get(field)
+            if isinstance(value, str) and _carrier(value):
+                return _carrier(value)
+    token = (track.servicelevel.token or "").strip().lower() if track.servicelevel else ""
+    if not token:
+        return None
+    for carrier in _SHIPPO_MULTIWORD_CARRIERS:
+        if token == carrier or token.startswith(carrier + "_"):
+            return carrier
+    return _carrier(token.split("_", 1)[0])
+
+
 def _same_scan(a: _ShippoStatus, b: _ShippoStatus) -> bool:
     """Shippo lists the current status again in the history, sometimes under another object_id
     and a few milliseconds apart: the same status, substatus and place within a second."""
@@ -636,10 +688,16 @@ def _shippo_location(entry: _ShippoStatus) -> Location | None:
     return _location(loc.city, loc.state, loc.zip, loc.country) if loc else None
 
 
-def _shippo(data: dict, received_at: datetime) -> CarrierUpdate | Ignored:
+def _shippo(
+    data: dict, received_at: datetime, *, accept_test_events: bool = False
+) -> CarrierUpdate | Ignored:
     kind = _event_type("shippo", data, "event")
     if kind not in SHIPPO_TRACKING_EVENTS:
         return _ignored("shippo", kind)
+    if data.get("test") is True and not accept_test_events:
+        # The dashboard's "send test webhook" button and test-mode tokens: sample data about
+        # parcels that do not exist, never to be applied to a real one.
+        return Ignored("shippo", f"{kind} (test)", TEST_EVENT)
     event: _ShippoEvent = _validate("shippo", _ShippoEvent, data)
     track = event.data
     tracking_number = _tracking_number("shippo", track.tracking_number, ["data", "tracking_number"])
@@ -681,7 +739,7 @@ def _shippo(data: dict, received_at: datetime) -> CarrierUpdate | Ignored:
         "shippo",
         event_id=event_id,
         tracking_number=tracking_number,
-        carrier=_carrier(track.carrier),
+        carrier=_carrier(track.carrier) or _shippo_carrier_elsewhere(track),
         **_status_fields(_shippo_normalized(current), _raw_status(current.status, code)),
         event_at=event_at,
         location=location,
@@ -803,14 +861,20 @@ def _load(provider: str, body: bytes) -> dict:
 
 
 def parse_webhook(
-    provider: str, body: bytes, headers: Mapping[str, str], *, received_at: datetime
+    provider: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    received_at: datetime,
+    accept_test_events: bool = False,
 ) -> CarrierUpdate | Ignored:
     """Read a signature-verified webhook body into a CarrierUpdate, or Ignored for other events.
 
     Raises MalformedRequest (400) for bytes that are not a UTF-8 JSON object and Unprocessable
     (422, field errors in details["errors"]) for a body without the provider's documented
     shape; nothing else for any body or headers. `received_at` is the last resort for
-    event_at when the body carries no carrier time.
+    event_at when the body carries no carrier time. Shippo's test events (`"test": true`: its
+    dashboard's test button, test-mode API tokens) are Ignored unless `accept_test_events`.
     """
     if not isinstance(body, bytes | bytearray | memoryview):
         # A str body means someone decoded (or re-serialized) it: a bug, not bad input.
@@ -825,7 +889,7 @@ def parse_webhook(
     if provider == "easypost":
         return _easypost(data, received_at)
     if provider == "shippo":
-        return _shippo(data, received_at)
+        return _shippo(data, received_at, accept_test_events=accept_test_events)
     if provider == "aftership":
         return _aftership(data, received_at)
     return _generic(data, headers)
