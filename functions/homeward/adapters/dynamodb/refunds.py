@@ -193,9 +193,11 @@ class RefundsTable:
         record = change.record
         items = self._returns.change_items(record, change.events, expected_version=change.expected_version)
         items += [self._movement_put(record, m) for m in change.movements]
-        # The provider's refund id -> our movement, for webhooks without our metadata (a refund's
-        # failure event, refunds edited in the provider's dashboard). Idempotent re-puts.
-        items += [self._provider_refund_put(record, m) for m in change.movements if m.provider_refund_id]
+        # The provider's refund id -> our movement, once, when the movement learns it: for
+        # webhooks without our metadata (a refund's failure event, dashboard edits).
+        items += [
+            self._provider_refund_put(record, m) for m in change.learnt_refund_ids if m.provider_refund_id
+        ]
         reasons = {0: "version_changed"}
         for op in _merged(change.ledger):
             reasons[len(items)] = "exceeds_remaining" if op.op == "reserve" else "ledger_changed"
