@@ -352,9 +352,12 @@ class PortalAuth:
             raise NotFound("Order not found")
 
     def gate(self, app: APIGatewayHttpResolver) -> None:
-        """A `before_validation` gate: the token must open the path's order before the body (or
-        anything else of the request) is read. Routes re-check with `require_order`."""
-        self.require_order(app, (app.context.get("_route_args") or {}).get("orderId") or "")
+        """A `before_validation` gate: on a route with `{orderId}`, the token must open that order
+        before the body (or anything else of the request) is read; routes re-check with
+        `require_order`. Routes without `{orderId}` authenticate in the handler as before."""
+        order_id = (app.context.get("_route_args") or {}).get("orderId")
+        if order_id is not None:
+            self.require_order(app, order_id)
 
 
 def raw_body(app: APIGatewayHttpResolver) -> bytes:
