@@ -27,6 +27,7 @@ class MerchantApiSettings(CommonSettings):
 class PortalApiSettings(CommonSettings):
     portal_signing_key_secret: str = Field(alias="PORTAL_SIGNING_KEY_SECRET", min_length=1)
     portal_token_ttl_seconds: int = Field(default=1800, alias="PORTAL_TOKEN_TTL_SECONDS", ge=60, le=86400)
+    # Per order number *and* client (IPv4 address or IPv6 /64): never per order number alone.
     sign_in_max_failures_per_order: int = Field(default=5, alias="SIGN_IN_MAX_FAILURES_PER_ORDER", ge=1)
     sign_in_max_failures_per_ip: int = Field(default=20, alias="SIGN_IN_MAX_FAILURES_PER_IP", ge=1)
     sign_in_window_seconds: int = Field(default=900, alias="SIGN_IN_WINDOW_SECONDS", ge=60)
@@ -91,6 +92,9 @@ class WebhooksSettings(CommonSettings):
     generic_webhook_secret: str | None = Field(default=None, alias="GENERIC_WEBHOOK_SECRET")
     # Shippo's self-service alternative to its HMAC header: a secret ?token= in the URL.
     shippo_url_token: bool = Field(default=True, alias="SHIPPO_ALLOW_URL_TOKEN")
+    # Shippo's test events ("test": true: the dashboard's test button, test-mode tokens) are
+    # acknowledged and ignored; a staging stack on Shippo test keys sets this to apply them.
+    shippo_accept_test_events: bool = Field(default=False, alias="SHIPPO_ACCEPT_TEST_EVENTS")
 
 
 class TrackingSettings(CommonSettings):

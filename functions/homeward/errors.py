@@ -71,6 +71,12 @@ class PayloadTooLarge(HomewardError):
     code = "payload_too_large"
 
 
+class UnsupportedMediaType(HomewardError):
+    """A body in a Content-Type the route does not read, e.g. not JSON on a JSON route (415)."""
+
+    code = "unsupported_media_type"
+
+
 class DependencyFailed(HomewardError):
     """An AWS service or provider failed in a way the caller may retry (503)."""
 

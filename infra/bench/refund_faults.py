@@ -755,7 +755,7 @@ class _Run:
                 ]
             }
         )
-        self.rma = return_rules.new_rma(self.order_id, "fault-suite")
+        self.rma = return_rules.new_rma()
         change = return_rules.create_return(
             order,
             request,

@@ -226,17 +226,45 @@ def test_wrong_email_and_unknown_order_look_identical(aws):
     assert strip(wrong_email.body) == strip(no_order.body)
 
 
-def test_repeated_failures_per_order_number_give_429_with_retry_after(aws):
+def test_failures_hold_back_only_the_client_that_failed(aws, monkeypatch):
+    from homeward.handlers import portal_api
+
     put_order()
-    statuses = [sign_in("#1001", f"guess{i}@example.com", ip=f"198.51.100.{i}").status for i in range(5)]
-    assert statuses == [401] * 5
-    # Now even the right email is refused until the window ends, from any IP.
-    blocked = sign_in("#1001", "jane.doe@example.com", ip="192.0.2.77")
+    # No delay between tries here: the growing delay has its own tests (test_auth_domain).
+    monkeypatch.setattr(portal_api, "limits", portal_api.auth.SignInLimits(max_delay_seconds=0))
+    # Strangers from many addresses: wrong emails for the shopper's order number...
+    for i in range(30):
+        assert sign_in("#1001", f"guess{i}@example.com", ip=f"198.51.100.{i}").status == 401
+    # ...cannot lock the shopper out of it.
+    assert sign_in("#1001", "jane.doe@example.com", ip="192.0.2.77").status == 200
+    # One client's five failures on one order stop that client on that order, with Retry-After.
+    for i in range(5):
+        assert sign_in("#1001", f"typo{i}@example.com", ip="192.0.2.50").status == 401
+    blocked = sign_in("#1001", "jane.doe@example.com", ip="192.0.2.50")
     assert blocked.status == 429
     assert 0 < int(blocked.headers["retry-after"]) <= 900
-    # Another order number is unaffected.
+    # That client may still sign in to another order.
     put_order({**SAMPLE_ORDER, "order_number": "#1002"}, order_id="ord_1002")
-    assert sign_in("#1002", "jane.doe@example.com", ip="192.0.2.77").status == 200
+    assert sign_in("#1002", "jane.doe@example.com", ip="192.0.2.50").status == 200
+
+
+def test_a_client_retrying_at_once_is_slowed_with_retry_after(aws, monkeypatch):
+    from datetime import UTC, datetime
+
+    from homeward.handlers import portal_api
+
+    frozen = datetime.now(UTC)
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return frozen
+
+    put_order()
+    monkeypatch.setattr(portal_api, "datetime", Clock)
+    assert sign_in("#1001", "typo@example.com", ip="192.0.2.60").status == 401
+    slowed = sign_in("#1001", "jane.doe@example.com", ip="192.0.2.60")
+    assert slowed.status == 429 and int(slowed.headers["retry-after"]) == 1
 
 
 def test_repeated_failures_per_ip_give_429(aws):

@@ -617,3 +617,19 @@ def test_stripe_webhooks_are_verified_and_foreign_refunds_ignored(token, stripe)
         ).encode()
     )
     assert ignored.status == 200 and ignored.body["status"] == "ignored"
+
+
+def test_a_stripe_event_without_our_metadata_is_matched_by_its_refund_id(token, stripe):
+    # Stripe sends some events of a refund without the metadata it was created with (a late
+    # failure, a refund edited in the dashboard): the refund id, stored when Homeward created
+    # the refund, finds the movement, so the failure is never lost.
+    rma = start(token).body["rma"]
+    move(rma, "first_scan", "deliver")
+    deliver_message(rma, "return.delivered")
+    movement = record(rma).refund.movements[0]
+    stripe.set_refund_status(movement.provider_refund_id, "failed", failure_reason="expired_or_canceled_card")
+    event = json.loads(stripe.event_for(movement.provider_refund_id, "refund.failed"))
+    event["data"]["object"]["metadata"] = {}
+    failed = stripe_webhook(json.dumps(event).encode())
+    assert failed.status == 200 and failed.body["status"] == "applied", failed.raw
+    assert record(rma).money_status == "failed"

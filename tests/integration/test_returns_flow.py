@@ -164,6 +164,102 @@ def test_same_idempotency_key_with_other_body_is_422(token):
     assert other.body["details"]["reason"] == "idempotency_key_reused"
 
 
+def second_order_token(order_id="ord_2002", order_number="#2002", email="sam.roe@example.com"):
+    body = recent_order(order_number=order_number)
+    body["customer"]["email"] = email
+    assert put_order(body, order_id=order_id).status == 201
+    return sign_in(order_number, email).body["token"]
+
+
+def start_for(token, order_id, lines=None, *, key):
+    event = load_event("portal_returns.start_return")
+    event["headers"]["authorization"] = f"Bearer {token}"
+    event["headers"]["idempotency-key"] = key
+    event["pathParameters"] = {"orderId": order_id}
+    event["rawPath"] = event["requestContext"]["http"]["path"] = f"/portal/orders/{order_id}/returns"
+    body = {
+        "lines": lines or [{"line_id": "L1", "quantity": 1, "reason": "too_small", "resolution": "refund"}]
+    }
+    event["body"] = json.dumps(body)
+    return invoke(PORTAL_RETURNS, event)
+
+
+def test_same_key_on_two_orders_gives_two_returns_each_replaying_its_own(token):
+    other = second_order_token()
+    mine = start_for(token, "ord_1001", key="shared-key-0001")
+    theirs = start_for(other, "ord_2002", key="shared-key-0001")
+    assert (mine.status, theirs.status) == (201, 201)
+    assert mine.body["rma"] != theirs.body["rma"]
+    assert start_for(token, "ord_1001", key="shared-key-0001").body["rma"] == mine.body["rma"]
+    replay = start_for(other, "ord_2002", key="shared-key-0001")
+    assert (replay.status, replay.body["rma"], replay.body["order_id"]) == (
+        200,
+        theirs.body["rma"],
+        "ord_2002",
+    )
+
+
+def test_a_forced_rma_collision_never_crosses_orders(token, monkeypatch):
+    # Both orders' submits draw the same RMA: the second one's conditional put is refused and it
+    # draws again, so each (order, key) keeps its own return and replays only that one.
+    from homeward.domain import returns as return_rules
+
+    drawn = iter(["R-AAAA-AAAA", "R-AAAA-AAAA", "R-BBBB-BBBB"])
+    monkeypatch.setattr(return_rules, "new_rma", lambda: next(drawn))
+    other = second_order_token()
+    mine = start_for(token, "ord_1001", key="collide-key-01")
+    theirs = start_for(other, "ord_2002", key="collide-key-02")
+    assert (mine.status, mine.body["rma"], mine.body["order_id"]) == (201, "R-AAAA-AAAA", "ord_1001")
+    assert (theirs.status, theirs.body["rma"], theirs.body["order_id"]) == (201, "R-BBBB-BBBB", "ord_2002")
+    for tok, order_id, key, rma in (
+        (token, "ord_1001", "collide-key-01", "R-AAAA-AAAA"),
+        (other, "ord_2002", "collide-key-02", "R-BBBB-BBBB"),
+    ):
+        replay = start_for(tok, order_id, key=key)
+        assert (replay.status, replay.body["rma"], replay.body["order_id"]) == (200, rma, order_id)
+
+
+def test_a_key_item_naming_another_orders_return_is_never_replayed(token):
+    # Even if the key item pointed at another order's return (a corrupted or forged row), the
+    # replay checks the return's order and answers 409 without any of its data.
+    other = second_order_token()
+    theirs = start_for(other, "ord_2002", key="their-key-0001")
+    assert theirs.status == 201
+    from homeward.domain.returns import request_hash
+    from homeward.models.returns import ReturnRequest
+
+    body = {"lines": [{"line_id": "L1", "quantity": 1, "reason": "too_small", "resolution": "refund"}]}
+    boto3.client("dynamodb").put_item(
+        TableName=TABLE,
+        Item={
+            "pk": {"S": "IDEMP#ord_1001#my-key-00001"},
+            "sk": {"S": "IDEMP"},
+            "order_id": {"S": "ord_1001"},
+            "idempotency_key": {"S": "my-key-00001"},
+            "rma": {"S": theirs.body["rma"]},
+            "request_hash": {"S": request_hash(ReturnRequest.model_validate(body))},
+        },
+    )
+    result = start_for(token, "ord_1001", body["lines"], key="my-key-00001")
+    assert result.status == 409
+    assert result.body["details"]["reason"] == "idempotency_key_mismatch"
+    assert theirs.body["rma"] not in result.raw and "ord_2002" not in result.raw
+
+
+def test_concurrent_submits_with_one_key_make_one_return(token, serializable_dynamodb):
+    results = []
+    threads = [
+        threading.Thread(target=lambda: results.append(start(token, key="same-tab-key-1"))) for _ in range(3)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r.status for r in results) == [200, 200, 201]
+    assert len({r.body["rma"] for r in results}) == 1
+    assert reserved() == 1
+
+
 def test_replay_still_answers_after_the_line_is_used_up(token):
     everything = [{"line_id": "L1", "quantity": 2, "reason": "too_large", "resolution": "store_credit"}]
     assert start(token, everything, key="all-of-it-0001").status == 201

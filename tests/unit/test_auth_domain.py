@@ -26,15 +26,21 @@ class FakeDirectory:
 class FakeAttempts:
     def __init__(self):
         self.counts: dict[tuple[str, int], int] = {}
+        self.last: dict[tuple[str, int], int] = {}
         self.expiries: list[int] = []
 
     def failures(self, keys, window_start):
-        return {k: self.counts[(k, window_start)] for k in keys if (k, window_start) in self.counts}
+        return {
+            k: auth.Failures(self.counts[(k, window_start)], self.last[(k, window_start)])
+            for k in keys
+            if (k, window_start) in self.counts
+        }
 
-    def record_failure(self, keys, window_start, expires_at):
+    def record_failure(self, keys, window_start, expires_at, *, now):
         self.expiries.append(expires_at)
         for k in keys:
             self.counts[(k, window_start)] = self.counts.get((k, window_start), 0) + 1
+            self.last[(k, window_start)] = now
 
 
 DEFAULT_LIMITS = auth.SignInLimits()
@@ -79,13 +85,28 @@ def test_unknown_order_and_wrong_email_raise_the_same_error(directory):
     assert errors[0] == errors[1] == (auth.SIGN_IN_FAILED, {"reason": "sign_in_failed"})
 
 
-def test_failures_count_against_order_number_and_ip_and_expire_after_two_windows(directory):
+def test_failures_count_per_order_and_client_and_per_client_and_expire_after_two_windows(directory):
     attempts = FakeAttempts()
     with pytest.raises(Unauthorized):
         attempt("1001", "x@example.com", directory=directory, attempts=attempts)
     window = int(NOW.timestamp()) - int(NOW.timestamp()) % 900
-    assert attempts.counts == {("order:1001", window): 1, ("ip:203.0.113.1", window): 1}
+    # Nothing per order number alone: no stranger's failures can hold the shopper back.
+    assert attempts.counts == {
+        ("order-client:1001:203.0.113.1", window): 1,
+        ("client:203.0.113.1", window): 1,
+    }
     assert attempts.expiries == [window + 1800]
+
+
+def test_ipv6_clients_are_counted_per_64_network():
+    assert (
+        auth.client_key("2001:db8:1:2:aaaa::1")
+        == auth.client_key("2001:db8:1:2:ffff::9")
+        == "2001:db8:1:2::/64"
+    )
+    assert auth.client_key("2001:db8:1:3::1") != auth.client_key("2001:db8:1:2::1")
+    assert auth.client_key("::ffff:203.0.113.7") == "203.0.113.7"
+    assert auth.client_key("203.0.113.7") == "203.0.113.7"
 
 
 def test_a_failed_attempt_never_needs_the_signing_key(directory):
@@ -110,26 +131,76 @@ def test_successes_are_not_counted(directory):
     assert attempts.counts == {}
 
 
-def test_lockout_after_limit_blocks_even_the_right_email_until_the_window_ends(directory):
+def test_a_client_is_slowed_then_stopped_on_one_order_but_never_anyone_else(directory):
     attempts = FakeAttempts()
     limits = auth.SignInLimits(per_order=3, per_ip=100, window_seconds=900)
-    for i in range(3):
+    at = NOW.replace(minute=0, second=0, microsecond=0)
+
+    def go(email, *, ip="203.0.113.1"):
+        return attempt("1001", email, directory=directory, attempts=attempts, limits=limits, now=at, ip=ip)
+
+    waits = []
+    for i in range(2):
         with pytest.raises(Unauthorized):
-            attempt("1001", f"guess{i}@example.com", directory=directory, attempts=attempts, limits=limits)
+            go(f"guess{i}@example.com")
+        # Straight away: a growing delay before this client's next try on this order.
+        with pytest.raises(TooManyRequests) as slowed:
+            go("jane@example.com")
+        waits.append(slowed.value.retry_after_seconds)
+        at += timedelta(seconds=slowed.value.retry_after_seconds)
+    assert waits == [1, 2]
+    with pytest.raises(Unauthorized):
+        go("guess2@example.com")
+    # Three failures: this client is stopped on this order until the window ends...
+    at += timedelta(seconds=10)
     with pytest.raises(TooManyRequests) as caught:
-        attempt("1001", "jane@example.com", directory=directory, attempts=attempts, limits=limits)
-    window_end = int(NOW.timestamp()) - int(NOW.timestamp()) % 900 + 900
-    assert caught.value.retry_after_seconds == window_end - int(NOW.timestamp())
-    # The next window starts clean.
-    later = NOW + timedelta(seconds=caught.value.retry_after_seconds)
-    assert attempt(
-        "1001", "jane@example.com", directory=directory, attempts=attempts, now=later, limits=limits
+        go("jane@example.com")
+    assert (
+        caught.value.retry_after_seconds
+        == 900 - (at - NOW.replace(minute=0, second=0, microsecond=0)).seconds
     )
+    # ...while the shopper, from anywhere else, signs in at once.
+    assert go("jane@example.com", ip="198.51.100.20").order_id == "ord_1001"
+    # The next window starts clean for that client too.
+    at += timedelta(seconds=caught.value.retry_after_seconds)
+    assert go("jane@example.com").order_id == "ord_1001"
+
+
+def test_many_strangers_cannot_lock_the_shopper_out(directory):
+    attempts = FakeAttempts()
+    for i in range(200):  # a botnet's worth of wrong emails for one order number
+        with pytest.raises((Unauthorized, TooManyRequests)):
+            attempt(
+                "1001", f"guess{i}@example.com", directory=directory, attempts=attempts, ip=f"198.51.{i}.1"
+            )
+    assert attempt("1001", "jane@example.com", directory=directory, attempts=attempts).order_id == "ord_1001"
+
+
+def test_the_delay_is_capped(directory):
+    attempts = FakeAttempts()
+    limits = auth.SignInLimits(per_order=100, per_ip=100, window_seconds=900, max_delay_seconds=5)
+    at = NOW.replace(minute=0, second=0, microsecond=0)
+    for i in range(8):
+        with pytest.raises(Unauthorized):
+            attempt(
+                "1001", f"g{i}@example.com", directory=directory, attempts=attempts, limits=limits, now=at
+            )
+        at += timedelta(seconds=5)
+    with pytest.raises(TooManyRequests) as slowed:
+        attempt(
+            "1001",
+            "jane@example.com",
+            directory=directory,
+            attempts=attempts,
+            limits=limits,
+            now=at - timedelta(seconds=4),
+        )
+    assert slowed.value.retry_after_seconds == 4
 
 
 def test_ip_limit_spans_order_numbers(directory):
     attempts = FakeAttempts()
-    limits = auth.SignInLimits(per_order=100, per_ip=2, window_seconds=900)
+    limits = auth.SignInLimits(per_order=100, per_ip=2, window_seconds=900, max_delay_seconds=0)
     for number in ("5001", "5002"):
         with pytest.raises(Unauthorized):
             attempt(number, "x@example.com", directory=directory, attempts=attempts, limits=limits)

@@ -220,11 +220,15 @@ def test_over_return_is_409_with_the_returnable_quantity():
     assert caught.value.details["lines"] == [{"line_id": "L1", "requested": 2, "returnable": 1}]
 
 
-def test_rma_is_deterministic_with_an_idempotency_key():
-    assert returns.new_rma("ord_1", "key-1") == returns.new_rma("ord_1", "key-1")
-    assert returns.new_rma("ord_1", "key-1") != returns.new_rma("ord_2", "key-1")
-    assert returns.new_rma("ord_1", None) != returns.new_rma("ord_1", None)
-    assert len(returns.new_rma("ord_1", None)) == len("R-XXXX-XXXX")
+def test_rma_is_random_and_never_derived_from_the_request():
+    import re
+
+    drawn = {returns.new_rma() for _ in range(2000)}
+    assert len(drawn) == 2000  # 80 random bits: no repeats in a small sample
+    assert all(re.fullmatch(r"R(-[0-9A-HJKMNP-TV-Z]{4}){4}", rma) for rma in drawn)
+    # Every position takes most of the 32 symbols: all 80 bits are random, none stuck by the encoding.
+    digits = [rma[2:].replace("-", "") for rma in drawn]
+    assert all(len({d[i] for d in digits}) > 16 for i in range(16))
 
 
 def test_receive_records_inspection_per_line():

@@ -20,11 +20,25 @@ SIGN_IN_FAILED = "We could not find an order with that order number and email ad
 
 @dataclass(frozen=True)
 class SignInLimits:
-    """Failed attempts allowed per fixed window, per order number and per client IP."""
+    """Failed attempts allowed per fixed window: per (order number, client) and per client.
+
+    Nothing is counted per order number alone, so no stranger can lock a shopper out of their
+    order: a client's failures only ever slow or stop that client. `per_order` (the name of
+    the setting) is per order number *and* client.
+    """
 
     per_order: int = 5
     per_ip: int = 20
     window_seconds: int = 900
+    # A growing delay between one client's attempts on one order: 1, 2, 4, 8 ... seconds after
+    # its last failure, up to this cap.
+    max_delay_seconds: int = 60
+
+
+@dataclass(frozen=True)
+class Failures:
+    count: int
+    last_at: int  # epoch seconds of the latest failure in the window
 
 
 class OrderDirectory(Protocol):
@@ -34,9 +48,25 @@ class OrderDirectory(Protocol):
 
 
 class AttemptCounter(Protocol):
-    def failures(self, keys: list[str], window_start: int) -> dict[str, int]: ...
+    def failures(self, keys: list[str], window_start: int) -> dict[str, Failures]: ...
 
-    def record_failure(self, keys: list[str], window_start: int, expires_at: int) -> None: ...
+    def record_failure(self, keys: list[str], window_start: int, expires_at: int, *, now: int) -> None: ...
+
+
+def client_key(client_ip: str) -> str:
+    """The client as counted: its IPv4 address, or its IPv6 /64 (one subscriber's network, whose
+    addresses it can rotate at will)."""
+    import ipaddress
+
+    try:
+        address = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return client_ip[:64]
+    if address.version == 6:
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 @dataclass(frozen=True)
@@ -44,14 +74,31 @@ class _Window:
     """The fixed window a sign-in attempt counts in."""
 
     start: int
-    retry_after: int
+    left: int
     expires_at: int
+    epoch: int
 
     @classmethod
     def at(cls, now: datetime, seconds: int) -> _Window:
         epoch = int(now.timestamp())
         start = epoch - epoch % seconds
-        return cls(start=start, retry_after=start + seconds - epoch, expires_at=start + 2 * seconds)
+        return cls(start=start, left=start + seconds - epoch, expires_at=start + 2 * seconds, epoch=epoch)
+
+
+def _check_limits(
+    counts: dict[str, Failures], pair: str, per_client: str, limits: SignInLimits, window: _Window
+):
+    """429 when this client spent its failures on this order or in all, or must still wait."""
+    mine, everywhere = counts.get(pair), counts.get(per_client)
+    if (mine and mine.count >= limits.per_order) or (everywhere and everywhere.count >= limits.per_ip):
+        raise TooManyRequests("Too many attempts; try again later", retry_after_seconds=window.left)
+    if mine:
+        delay = min(2 ** (mine.count - 1), limits.max_delay_seconds)
+        wait = mine.last_at + delay - window.epoch
+        if wait > 0:
+            raise TooManyRequests(
+                "Too many attempts; wait a moment", retry_after_seconds=min(wait, window.left)
+            )
 
 
 def _guarded(
@@ -66,20 +113,24 @@ def _guarded(
 ) -> str:
     """The order id with this number that `matches(order_id, email_fp)` approves, under the limits.
 
-    Every failure counts against the order number and the client IP; both answer the same 401.
+    Limits (docs/api.md): per (order number, client) `per_order` failures per window, with a
+    growing delay between that client's attempts; per client `per_ip` failures per window.
+    Both only hold back the client that failed: the shopper, from their own device, always gets
+    to try (and the emailed sign-in link needs no order number at all).
     """
     window = _Window.at(now, limits.window_seconds)
-    keys = {f"order:{number}": limits.per_order, f"ip:{client_ip}": limits.per_ip}
-    counts = attempts.failures(list(keys), window.start)
-    if any(counts.get(key, 0) >= limit for key, limit in keys.items()):
-        raise TooManyRequests("Too many attempts; try again later", retry_after_seconds=window.retry_after)
+    client = client_key(client_ip)
+    pair, per_client = f"order-client:{number}:{client}", f"client:{client}"
+    _check_limits(attempts.failures([pair, per_client], window.start), pair, per_client, limits, window)
     match = None
     for order_id, fingerprint in directory.find_by_order_number(number):
         # Every candidate is checked, so the timing does not tell which one matched.
         if matches(order_id, fingerprint) and match is None:
             match = order_id
     if match is None:
-        attempts.record_failure(list(keys), window.start, expires_at=window.expires_at)
+        attempts.record_failure(
+            [pair, per_client], window.start, expires_at=window.expires_at, now=window.epoch
+        )
         raise Unauthorized(SIGN_IN_FAILED, details={"reason": "sign_in_failed"})
     return match
 
@@ -150,10 +201,10 @@ def request_sign_in_link(
     """Email a one-time sign-in link to the order's address if the email matches. The caller
     answers the same whatever this returns (True: a link is on its way)."""
     window = _Window.at(now, limits.window_seconds)
-    ip_key = f"link-ip:{client_ip}"
-    if attempts.failures([ip_key], window.start).get(ip_key, 0) >= limits.per_ip:
-        raise TooManyRequests("Too many requests; try again later", retry_after_seconds=window.retry_after)
-    attempts.record_failure([ip_key], window.start, expires_at=window.expires_at)
+    ip_key = f"link-ip:{client_key(client_ip)}"
+    if _count(attempts, ip_key, window) >= limits.per_ip:
+        raise TooManyRequests("Too many requests; try again later", retry_after_seconds=window.left)
+    attempts.record_failure([ip_key], window.start, expires_at=window.expires_at, now=window.epoch)
     number = normalize_order_number(request.order_number)
     wanted = email_fingerprint(request.email)
     match = None
@@ -163,11 +214,16 @@ def request_sign_in_link(
     if match is None:
         return False
     order_key = f"link-order:{match}"
-    if attempts.failures([order_key], window.start).get(order_key, 0) >= limits.per_order:
+    if _count(attempts, order_key, window) >= limits.per_order:
         return False  # enough links are on their way already
-    attempts.record_failure([order_key], window.start, expires_at=window.expires_at)
+    attempts.record_failure([order_key], window.start, expires_at=window.expires_at, now=window.epoch)
     outbox.request_sign_in_link(match, secrets.token_urlsafe(16), now + SIGN_IN_LINK_TTL, request.locale, now)
     return True
+
+
+def _count(attempts: AttemptCounter, key: str, window: _Window) -> int:
+    found = attempts.failures([key], window.start).get(key)
+    return found.count if found else 0
 
 
 class UsedLinks(Protocol):

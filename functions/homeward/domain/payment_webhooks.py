@@ -17,12 +17,12 @@ without the fields a refund event must have (or with an unknown refund status) r
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from homeward.domain.json_input import load_json
 from homeward.errors import MalformedRequest, Unprocessable
 
 # Event types whose data.object is a refund (charge.refund.updated too: it is the refund).
@@ -100,9 +100,10 @@ def _load(body: bytes) -> dict[str, Any]:
     if not isinstance(body, bytes | bytearray):
         raise TypeError("webhook body must be the raw request bytes")
     try:
-        event = json.loads(bytes(body))
-    except (UnicodeDecodeError, ValueError) as err:
-        raise MalformedRequest("Webhook body is not valid JSON") from err
+        event = load_json(bytes(body), what="Webhook body")
+    except MalformedRequest as err:
+        # Signed and still unreadable (not UTF-8, nested too deep, not JSON): 400, never a crash.
+        raise MalformedRequest("Webhook body is not valid JSON", details=err.details) from None
     if not isinstance(event, dict):
         raise MalformedRequest("Webhook body must be a JSON object")
     return event

@@ -106,6 +106,8 @@ class MoneyChange:
     movements: list[MoneyMovement] = field(default_factory=list)  # created or changed
     ledger: list[LedgerOp] = field(default_factory=list)
     credits: list[CreditIssue] = field(default_factory=list)
+    # Movements that learnt their provider refund id in this change (stored for lookups).
+    learnt_refund_ids: list[MoneyMovement] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -837,7 +839,7 @@ def apply_report(
         )
     else:
         timeline.add(f"refund.{target if moves else before}", data=data, shopper_visible=False)
-    return timeline.finish(movements=[changed], ledger=ops)
+    return timeline.finish(movements=[changed], ledger=ops, learnt_refund_ids=[changed] if learns_id else [])
 
 
 def close_if_settled(record: ReturnRecord, policy: ReturnPolicy, *, now: datetime):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -23,9 +24,20 @@ from homeward.models.returns import (
     TimelineEntry,
 )
 
-PREVIEW_RMA = "R-0000-0000"  # never stored: previews write nothing
+PREVIEW_RMA = "R-0000-0000-0000-0000"  # never stored: previews write nothing
 # Optimistic reservation: a concurrent return on the same lines makes us re-read and retry.
 _RESERVATION_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class KeyedSubmit:
+    """What an Idempotency-Key created: stored at `IDEMP#<order>#<key>`, written in the same
+    transaction as the return, so one (order, key) pair names exactly one return."""
+
+    order_id: str
+    idempotency_key: str
+    rma: str
+    request_hash: str
 
 
 class ReturnStore(Protocol):
@@ -39,8 +51,15 @@ class ReturnStore(Protocol):
 
     def returns_for_order(self, order_id: str) -> list[ReturnRecord]: ...
 
+    def keyed_submit(self, order_id: str, idempotency_key: str) -> KeyedSubmit | None: ...
+
     def create_return(
-        self, record: ReturnRecord, events: list[TimelineEntry], reserved_before: dict[str, int]
+        self,
+        record: ReturnRecord,
+        events: list[TimelineEntry],
+        reserved_before: dict[str, int],
+        *,
+        idempotency_key: str | None = None,
     ) -> None: ...
 
     def save_change(
@@ -122,12 +141,11 @@ def start_return(
     `gift`: filed by a gift's recipient (store credit only; told to them, never to the buyer)."""
     if gift is not None:
         check_gift_request(request)
-    rma = returns.new_rma(order_id, idempotency_key)
     if idempotency_key:
         # Before any rule: a replay must get the first answer even if that return used up the units.
-        earlier = store.get_return(rma, with_timeline=True)
+        earlier = _keyed_replay(order_id, idempotency_key, request, store)
         if earlier is not None:
-            return _replay(earlier[0], request), earlier[1], False
+            return earlier
     for _attempt in range(_RESERVATION_ATTEMPTS):
         found = store.order_with_reservations(order_id)
         if found is None:
@@ -139,7 +157,7 @@ def start_return(
         change = returns.create_return(
             order,
             request,
-            rma=rma,
+            rma=returns.new_rma(),
             reserved=reserved,
             policy=policy,
             customer_returns_90_days=recent,
@@ -150,28 +168,46 @@ def start_return(
         if gift is not None:
             change.record.gift = gift
         try:
-            store.create_return(change.record, change.events, reserved)
+            store.create_return(change.record, change.events, reserved, idempotency_key=idempotency_key)
         except Conflict as exc:
             reason = exc.details.get("reason")
-            if reason == "return_exists" and idempotency_key:
-                # A concurrent identical submit won the race.
-                winner = store.get_return(rma, with_timeline=True)
+            if reason == "idempotency_key_used" and idempotency_key:
+                # A concurrent submit with this key won the race.
+                winner = _keyed_replay(order_id, idempotency_key, request, store)
                 if winner is not None:
-                    return _replay(winner[0], request), winner[1], False
-            if reason == "quantities_changed":
-                continue  # someone else reserved units meanwhile: re-read and re-check
+                    return winner
+            if reason in ("quantities_changed", "return_exists"):
+                # Someone else reserved units meanwhile (re-read and re-check), or the random
+                # RMA is taken (the conditional put refused to overwrite): draw another one.
+                continue
             raise
         return change.record, change.events, True
     raise Conflict("The order is being changed by another request; try again", details={"reason": "busy"})
 
 
-def _replay(record: ReturnRecord, request: ReturnRequest) -> ReturnRecord:
-    if record.request_hash != returns.request_hash(request):
+def _keyed_replay(
+    order_id: str, idempotency_key: str, request: ReturnRequest, store: ReturnStore
+) -> tuple[ReturnRecord, list[TimelineEntry], bool] | None:
+    """The return this (order, key) created, or None. Everything is checked before anything is
+    returned: the key item's order and key, the return's order, the request fingerprint."""
+    submit = store.keyed_submit(order_id, idempotency_key)
+    if submit is None:
+        return None
+    if submit.order_id != order_id or submit.idempotency_key != idempotency_key:
+        raise Conflict(
+            "This Idempotency-Key cannot be replayed", details={"reason": "idempotency_key_mismatch"}
+        )
+    if submit.request_hash != returns.request_hash(request):
         raise Unprocessable(
             "This Idempotency-Key was already used with a different request",
-            details={"reason": "idempotency_key_reused", "rma": record.rma},
+            details={"reason": "idempotency_key_reused", "rma": submit.rma},
         )
-    return record
+    found = store.get_return(submit.rma, with_timeline=True)
+    if found is None or found[0].order_id != order_id:
+        raise Conflict(
+            "This Idempotency-Key cannot be replayed", details={"reason": "idempotency_key_mismatch"}
+        )
+    return found[0], found[1], False
 
 
 def get_for_order(order_id: str, rma: str, *, store: ReturnStore) -> tuple[ReturnRecord, list[TimelineEntry]]:

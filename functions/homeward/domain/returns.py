@@ -7,7 +7,6 @@ result is the new record plus the domain events to write atomically with it.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,22 +38,23 @@ from homeward.models.returns import (
 _RMA_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 
 
-def new_rma(order_id: str, idempotency_key: str | None, *, secret: bytes = b"homeward-rma") -> str:
-    """A readable RMA such as R-7K3M-9QXA.
+def new_rma() -> str:
+    """A readable RMA such as R-7K3M-9QXA-2B4C-XY7Z: 80 random bits from the OS's cryptographic
+    source, in four groups of Crockford base32.
 
-    With an Idempotency-Key it is derived from (order, key), so a double submit lands on the
-    same RMA and the conditional write recognises it; without one it is random.
+    Never derived from the request. The RMA is an address, not a credential (every route also
+    checks the caller's order or staff key); 80 bits keep accidental collisions out of reach
+    (~1 in 10^14 at a billion returns), and the conditional create still refuses a taken one
+    (the caller draws again). An Idempotency-Key is honoured through its own item,
+    `IDEMP#<order>#<key>`, that records which return the key created. Returns made before RMAs
+    had 80 bits keep their 40-bit numbers (`R-XXXX-XXXX`), which every route still accepts.
     """
-    if idempotency_key:
-        digest = hmac.new(secret, f"{order_id}\x00{idempotency_key}".encode(), hashlib.sha256).digest()
-    else:
-        digest = secrets.token_bytes(8)
-    number = int.from_bytes(digest[:8], "big")
+    number = secrets.randbits(80)
     chars = []
-    for _ in range(8):
+    for _ in range(16):
         number, index = divmod(number, 32)
         chars.append(_RMA_ALPHABET[index])
-    return f"R-{''.join(chars[:4])}-{''.join(chars[4:])}"
+    return "R-" + "-".join("".join(chars[i : i + 4]) for i in range(0, 16, 4))
 
 
 def request_hash(request: ReturnRequest) -> str:

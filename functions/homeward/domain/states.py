@@ -33,6 +33,11 @@ class ParcelState(StrEnum):
     EXPIRED = "expired"
 
 
+# A return's `status` as the API names it (ops list filter): the parcel dimension above, under
+# the name clients know, so the OpenAPI document does not read as a carrier's tracking status.
+ReturnStatus = StrEnum("ReturnStatus", {state.name: state.value for state in ParcelState})
+
+
 class MoneyState(StrEnum):
     NONE = "none"
     PENDING = "pending"

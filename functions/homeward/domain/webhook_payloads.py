@@ -20,19 +20,24 @@ status-map.md):
 * EasyPost (CR 2.1): Event `{id, description, result: Tracker, created_at, updated_at}`.
   `tracker.created` / `tracker.updated` are read, every other description (batch.*,
   insurance.*, scan_form.*, refund.*, payment.*, ...) is `Ignored`. event_id = `id`.
-  Status = normalize_easypost(result.status, result.status_detail). event_at = the latest
-  `tracking_details[].datetime`, else `result.updated_at`, else the envelope's
-  `updated_at`/`created_at`, else `received_at`; location = that latest detail's
+  Status = normalize_easypost(result.status, result.status_detail). event_at = the
+  `datetime` of the latest detail whose `status` is the tracker's (a back-dated scan stays
+  where it happened), else of the latest detail, else `result.updated_at`, else the envelope's
+  `updated_at`/`created_at`, else `received_at`; location = that detail's
   `tracking_location`. eta = `est_delivery_date`; is_return = `is_return`.
-* Shippo (CR 2.2): `{event, test, data: Track}`; only `track_updated` is read. Status =
+* Shippo (CR 2.2): `{event, test, data: Track}`; only `track_updated` is read, and not when
+  `test` is true (Ignored, unless the stack accepts test events). Status =
   normalize_shippo(tracking_status.status, substatus.code, action_required=
-  substatus.action_required). event_at = `tracking_status.status_date` (else the latest
+  substatus.action_required), never action_required when delivered. Carrier = `carrier`,
+  else the inlined transaction's `tracking_provider`, else the service level token's carrier
+  prefix. event_at = `tracking_status.status_date` (else the latest
   history date, else `received_at`). Shippo sends no event id (SM 2.1): event_id =
   `tracking_status.object_id`, or when absent the documented fallback
   `"sha256:" + hex(sha256("{tracking_number}|{status}|{substatus code}|{status_date}"))`
   with the normalized tracking number, the status and code as sent ("" when absent) and
   status_date as UTC ISO-8601 (`datetime.isoformat()`, "" when absent). Checkpoints =
-  `tracking_history` (plus `tracking_status` when the history does not contain it).
+  `tracking_history` (plus `tracking_status` when the history does not contain it); the same
+  scan twice (same status and substatus within a second, whatever its object_id) is one.
 * AfterShip (CR 2.3): `{ts, event, event_id, is_tracking_first_tag, msg: Tracking}`;
   `tracking_update` and `edd_revise` (a tracking update carrying a new ETA) are read,
   `tracking_pending_time` and anything else is `Ignored`. Status =
@@ -93,17 +98,18 @@ than the parcel's current one goes to its history without changing its status. E
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from homeward.domain.json_input import load_json
 from homeward.domain.tracking_status import (
     NormalizedStatus,
+    TrackingStatus,
     normalize_aftership,
     normalize_easypost,
     normalize_generic,
@@ -120,6 +126,7 @@ from homeward.models.tracking import (
 )
 
 NOT_TRACKING = "not a tracking event"
+TEST_EVENT = "a provider's test event"
 
 EASYPOST_TRACKING_EVENTS = frozenset({"tracker.created", "tracker.updated"})
 SHIPPO_TRACKING_EVENTS = frozenset({"track_updated"})
@@ -313,8 +320,15 @@ class _ShippoStatus(_Lenient):
     location: _ShippoLocation | None = None
 
 
+class _ShippoServiceLevel(_Lenient):
+    token: str | None = None
+    name: str | None = None
+
+
 class _ShippoTrack(_Lenient):
     carrier: str | None = None
+    servicelevel: _ShippoServiceLevel | None = None
+    transaction: Any = None
     tracking_number: str
     eta: LenientTime = None
     tracking_status: _ShippoStatus | None = None
@@ -578,7 +592,11 @@ def _easypost(data: dict, received_at: datetime) -> CarrierUpdate | Ignored:
             if d.at is not None
         ]
     )
-    latest = _latest(details, lambda d: d.at)
+    # The tracker's status is that of one detail: its time and place are the event's (a
+    # back-dated delivered scan listed after later ones stays where it happened). Without a
+    # matching detail, the latest one.
+    matching = [d for d in details if tracker.status and d.status == tracker.status]
+    latest = _latest(matching, lambda d: d.at) or _latest(details, lambda d: d.at)
     event_at = (
         latest.at if latest else tracker.updated_at or event.updated_at or event.created_at or received_at
     )
@@ -601,11 +619,68 @@ def _easypost(data: dict, received_at: datetime) -> CarrierUpdate | Ignored:
 
 def _shippo_normalized(entry: _ShippoStatus) -> NormalizedStatus:
     substatus = entry.substatus
-    return normalize_shippo(
+    normalized = normalize_shippo(
         entry.status,
         substatus.code if substatus else None,
         action_required=substatus.action_required if substatus else None,
     )
+    # Shippo sets action_required on some deliveries (e.g. left at a pick-up point); a delivered
+    # parcel needs nothing from ops, and must not raise a shipment.exception alert.
+    if normalized.status is TrackingStatus.DELIVERED and normalized.action_required:
+        normalized = replace(normalized, action_required=False)
+    return normalized
+
+
+# Shippo carrier tokens that contain an underscore; service level tokens are
+# "<carrier token>_<service>" (usps_priority, dhl_express_worldwide, canada_post_expedited).
+_SHIPPO_MULTIWORD_CARRIERS = (
+    "dhl_express",
+    "dhl_ecommerce",
+    "dhl_germany",
+    "canada_post",
+    "australia_post",
+    "royal_mail",
+    "parcel_force",
+    "deutsche_post",
+    "dpd_uk",
+    "dpd_de",
+    "gls_us",
+    "gls_de",
+    "hermes_uk",
+    "new_zealand_post",
+    "apc_postal",
+    "asendia_us",
+    "better_trucks",
+)
+
+
+def _shippo_carrier_elsewhere(track: _ShippoTrack) -> str | None:
+    """Shippo sends `data.carrier: null` on some bodies (e.g. tracks created from a
+    transaction); the carrier is still the prefix of the service level token, or in the
+    transaction's `tracking_provider`/`carrier` when the transaction is inlined."""
+    if isinstance(track.transaction, dict):
+        for field in ("tracking_provider", "carrier"):
+            value = track.transaction.get(field)
+            if isinstance(value, str) and _carrier(value):
+                return _carrier(value)
+    token = (track.servicelevel.token or "").strip().lower() if track.servicelevel else ""
+    if not token:
+        return None
+    for carrier in _SHIPPO_MULTIWORD_CARRIERS:
+        if token == carrier or token.startswith(carrier + "_"):
+            return carrier
+    return _carrier(token.split("_", 1)[0])
+
+
+def _same_scan(a: _ShippoStatus, b: _ShippoStatus) -> bool:
+    """Shippo lists the current status again in the history, sometimes under another object_id
+    and a few milliseconds apart: the same status, substatus and place within a second."""
+    if a.object_id and a.object_id == b.object_id:
+        return True
+    if a.status_date is None or b.status_date is None or a.status != b.status:
+        return False
+    code = lambda e: e.substatus.code if e.substatus else None  # noqa: E731
+    return code(a) == code(b) and abs((a.status_date - b.status_date).total_seconds()) <= 1
 
 
 def _shippo_location(entry: _ShippoStatus) -> Location | None:
@@ -613,20 +688,31 @@ def _shippo_location(entry: _ShippoStatus) -> Location | None:
     return _location(loc.city, loc.state, loc.zip, loc.country) if loc else None
 
 
-def _shippo(data: dict, received_at: datetime) -> CarrierUpdate | Ignored:
+def _shippo(
+    data: dict, received_at: datetime, *, accept_test_events: bool = False
+) -> CarrierUpdate | Ignored:
     kind = _event_type("shippo", data, "event")
     if kind not in SHIPPO_TRACKING_EVENTS:
         return _ignored("shippo", kind)
+    if data.get("test") is True and not accept_test_events:
+        # The dashboard's "send test webhook" button and test-mode tokens: sample data about
+        # parcels that do not exist, never to be applied to a real one.
+        return Ignored("shippo", f"{kind} (test)", TEST_EVENT)
     event: _ShippoEvent = _validate("shippo", _ShippoEvent, data)
     track = event.data
     tracking_number = _tracking_number("shippo", track.tracking_number, ["data", "tracking_number"])
     current = track.tracking_status or _ShippoStatus()
     history = list(track.tracking_history or [])
-    # Shippo's history normally ends with the current status (same object_id); add it if not.
-    if current.status_date is not None and not any(
-        (h.object_id == current.object_id) if current.object_id else (h == current) for h in history
-    ):
+    # Shippo's history normally ends with the current status; add it if not (the same scan under
+    # another object_id counts as present).
+    if current.status_date is not None and not any(h == current or _same_scan(h, current) for h in history):
         history.append(current)
+    # And a scan listed twice within the history itself is kept once.
+    unique: list[_ShippoStatus] = []
+    for entry in history:
+        if not any(_same_scan(kept, entry) for kept in unique):
+            unique.append(entry)
+    history = unique
     checkpoints = _history(
         [
             (
@@ -653,7 +739,7 @@ def _shippo(data: dict, received_at: datetime) -> CarrierUpdate | Ignored:
         "shippo",
         event_id=event_id,
         tracking_number=tracking_number,
-        carrier=_carrier(track.carrier),
+        carrier=_carrier(track.carrier) or _shippo_carrier_elsewhere(track),
         **_status_fields(_shippo_normalized(current), _raw_status(current.status, code)),
         event_at=event_at,
         location=location,
@@ -760,10 +846,10 @@ def _generic(data: dict, headers: Mapping[str, str]) -> CarrierUpdate | Ignored:
 
 def _load(provider: str, body: bytes) -> dict:
     try:
-        data = json.loads(bytes(body).decode("utf-8"))
-    # UnicodeDecodeError and JSONDecodeError are ValueErrors; so is an integer literal longer
-    # than Python's digit limit. Deeply nested input exhausts the parser's recursion.
-    except (ValueError, RecursionError):
+        data = load_json(bytes(body), what="Webhook body", lone_surrogates=True)
+    # Not UTF-8, nested deeper than MAX_DEPTH, NaN, over-long integers: 400 (lone surrogates
+    # in free text are replaced by `_text`, not refused).
+    except MalformedRequest:
         raise MalformedRequest(
             f"The {provider} webhook body is not UTF-8 JSON", details={"provider": provider}
         ) from None
@@ -775,14 +861,20 @@ def _load(provider: str, body: bytes) -> dict:
 
 
 def parse_webhook(
-    provider: str, body: bytes, headers: Mapping[str, str], *, received_at: datetime
+    provider: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    received_at: datetime,
+    accept_test_events: bool = False,
 ) -> CarrierUpdate | Ignored:
     """Read a signature-verified webhook body into a CarrierUpdate, or Ignored for other events.
 
     Raises MalformedRequest (400) for bytes that are not a UTF-8 JSON object and Unprocessable
     (422, field errors in details["errors"]) for a body without the provider's documented
     shape; nothing else for any body or headers. `received_at` is the last resort for
-    event_at when the body carries no carrier time.
+    event_at when the body carries no carrier time. Shippo's test events (`"test": true`: its
+    dashboard's test button, test-mode API tokens) are Ignored unless `accept_test_events`.
     """
     if not isinstance(body, bytes | bytearray | memoryview):
         # A str body means someone decoded (or re-serialized) it: a bug, not bad input.
@@ -797,7 +889,7 @@ def parse_webhook(
     if provider == "easypost":
         return _easypost(data, received_at)
     if provider == "shippo":
-        return _shippo(data, received_at)
+        return _shippo(data, received_at, accept_test_events=accept_test_events)
     if provider == "aftership":
         return _aftership(data, received_at)
     return _generic(data, headers)

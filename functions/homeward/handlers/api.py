@@ -10,7 +10,10 @@ from http import HTTPStatus
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path
 
 from homeward.errors import (
@@ -24,18 +27,30 @@ from homeward.errors import (
     TooManyRequests,
     Unauthorized,
     Unprocessable,
+    UnsupportedMediaType,
     WebhookSignatureInvalid,
 )
-from homeward.models.common import ErrorBody
+from homeward.models.common import EXTERNAL_ID_PATTERN, ErrorBody
 from homeward.observability import logger, metrics
 
 # Path parameter `{orderId}` as named in template.yaml, validated like ExternalId.
 OrderIdPath = Annotated[
-    str, Path(alias="orderId", pattern=r"^[A-Za-z0-9._:\-]{1,64}$", description="The shop's order id")
+    str,
+    Path(
+        alias="orderId",
+        min_length=1,
+        max_length=64,
+        pattern=EXTERNAL_ID_PATTERN,
+        description="The shop's order id (not `.` or `..`)",
+    ),
 ]
 
 RmaPath = Annotated[
-    str, Path(pattern=r"^R-[0-9A-Z]{4}-[0-9A-Z]{4}$", description="Return number, e.g. R-7K3M-9QXA")
+    str,
+    Path(
+        pattern=r"^R-[0-9A-Z]{4}-[0-9A-Z]{4}(-[0-9A-Z]{4}-[0-9A-Z]{4})?$",
+        description="Return number, e.g. R-7K3M-9QXA-2B4C-XY7Z (R-7K3M-9QXA: made before 80-bit RMAs)",
+    ),
 ]
 IdempotencyKey = Annotated[
     str | None,
@@ -58,6 +73,7 @@ STATUS_BY_ERROR: dict[type[HomewardError], HTTPStatus] = {
     Unprocessable: HTTPStatus.UNPROCESSABLE_ENTITY,
     TooManyRequests: HTTPStatus.TOO_MANY_REQUESTS,
     PayloadTooLarge: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+    UnsupportedMediaType: HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
     DependencyFailed: HTTPStatus.SERVICE_UNAVAILABLE,
 }
 
@@ -75,6 +91,83 @@ ERROR_RESPONSES = error_docs(
     {400: "Malformed JSON", 413: "Body too large", 422: "Validation failed; `details` lists each field"}
 )
 
+# What `create_app` adds to every route's `responses` (a route's own entry wins).
+_EVERY_ROUTE = {
+    422: "Validation failed; `details` lists each field",
+    500: "A bug: logged with the `request_id`, never with a stack in the answer",
+    503: "DynamoDB, Secrets Manager or a provider failed; safe to retry",
+}
+_WITH_PATH_PARAMETERS = {404: "Not found (also: a path parameter no route accepts)"}
+_WITH_BODY = {
+    400: "The body cannot be read: not base64 (when flagged), not UTF-8, nested deeper than 64 levels, "
+    "or not JSON (`details.reason`)",
+    413: "Body too large",
+    415: "A Content-Type other than application/json",
+}
+
+
+def _takes_body(func: Callable) -> bool:
+    """Whether Powertools will read a JSON body for this handler: a pydantic model parameter
+    that is not marked as a path, query or header parameter."""
+    import typing
+
+    from aws_lambda_powertools.event_handler.openapi.params import Param
+    from pydantic import BaseModel
+
+    for name, hint in typing.get_type_hints(func, include_extras=True).items():
+        if name == "return":
+            continue
+        metadata = getattr(hint, "__metadata__", ())
+        if any(isinstance(m, Param) for m in metadata):
+            continue
+        base = typing.get_args(hint)[0] if metadata else hint
+        if isinstance(base, type) and issubclass(base, BaseModel):
+            return True
+    return False
+
+
+def complete_responses(rule: str, responses: dict | None, func: Callable) -> dict:
+    """A route's documented responses made complete: a success response (its model from the
+    return annotation) when none is given, ErrorBody on every error status (Powertools would
+    otherwise fill an error without `content` with the success model), and each status the
+    shared code can answer: 422/500/503 everywhere, 404 with path parameters, 400/413/415
+    with a body."""
+    completed = dict(responses or {})
+    if not any(200 <= status < 300 for status in completed):
+        completed[200] = {"description": "Success"}
+    defaults = dict(_EVERY_ROUTE)
+    if "<" in rule:
+        defaults |= _WITH_PATH_PARAMETERS
+    if _takes_body(func):
+        defaults |= _WITH_BODY
+    for status, text in defaults.items():
+        completed.setdefault(status, {"description": text})
+    for status, entry in list(completed.items()):
+        if status >= 400 and "content" not in entry:
+            completed[status] = {**entry, "content": {"application/json": {"model": ErrorBody}}}
+    return completed
+
+
+def _complete_route_docs(app: APIGatewayHttpResolver) -> None:
+    """Every `app.get/post/...` goes through `app.route`: complete its `responses` there."""
+    import inspect
+
+    register = app.route
+    signature = inspect.signature(register)
+
+    def route(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+
+        def decorate(func):
+            bound.arguments["responses"] = complete_responses(
+                bound.arguments["rule"], bound.arguments.get("responses"), func
+            )
+            return register(*bound.args, **bound.kwargs)(func)
+
+        return decorate
+
+    app.route = route
+
 
 def create_app(*, max_body_bytes: int, before_validation: list[Gate] | None = None) -> APIGatewayHttpResolver:
     """A resolver with validation, the error map, and checks that run before body parsing.
@@ -83,6 +176,7 @@ def create_app(*, max_body_bytes: int, before_validation: list[Gate] | None = No
     unauthenticated or oversized request is refused before its body is even parsed.
     """
     app = APIGatewayHttpResolver(enable_validation=True)
+    _complete_route_docs(app)
 
     def error_response(status: HTTPStatus, body: ErrorBody, headers: dict | None = None) -> Response:
         body.request_id = app.current_event.request_context.request_id
@@ -96,11 +190,22 @@ def create_app(*, max_body_bytes: int, before_validation: list[Gate] | None = No
     def limit_body_size(app: APIGatewayHttpResolver) -> None:
         raw = app.current_event.get("body") or ""
         # A base64 body decodes to 3/4 of its length; compare what the client actually sent.
-        size = len(raw) * 3 // 4 if app.current_event.is_base64_encoded else len(raw.encode())
+        # (surrogatepass: a lone surrogate is counted here and refused as not UTF-8 later.)
+        size = (
+            len(raw) * 3 // 4
+            if app.current_event.is_base64_encoded
+            else len(raw.encode("utf-8", "surrogatepass"))
+        )
         if size > max_body_bytes:
             raise PayloadTooLarge(f"Request body is larger than {max_body_bytes} bytes")
 
-    _run_before_validation(app, [limit_body_size, *(before_validation or [])])
+    # Size first, then the route's own gates (credentials), then the body: an unauthenticated
+    # request is refused before its body is read at all.
+    _run_before_validation(app, [limit_body_size, *(before_validation or []), read_json_body])
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def on_unsupported_content_type(_exc: RequestUnsupportedContentType) -> Response:
+        return on_domain_error(UnsupportedMediaType("The body must be application/json"))
 
     @app.exception_handler(RequestValidationError)
     def on_validation_error(exc: RequestValidationError) -> Response:
@@ -168,6 +273,36 @@ def _run_before_validation(app: APIGatewayHttpResolver, gates: list[Gate]) -> No
     app._request_validation_middleware = gated
 
 
+def read_json_body(app: APIGatewayHttpResolver) -> None:
+    """The one request-body reader of every API function, ahead of Powertools' validation.
+
+    Only for routes that declare a body model: a Content-Type other than JSON is 415; a body
+    that is not valid base64, not UTF-8, nested deeper than MAX_DEPTH or not JSON is 400. The
+    parsed value is handed to Powertools' validation as the event's `json_body`.
+    """
+    from homeward.domain.json_input import load_json
+
+    route = app.context.get("_route")
+    if route is None or not route.dependant.body_params:
+        return  # the route reads no body (webhooks read and verify their raw bytes themselves)
+    event = app.current_event
+    headers = event.raw_event.get("headers") or {}
+    name = next((k for k in headers if k.lower() == "content-type"), None)
+    content_type = (headers.get(name) or "").strip() if name else ""
+    if content_type and content_type.split(";")[0].strip().lower() != "application/json":
+        raise UnsupportedMediaType(
+            "The body must be application/json",
+            details={"content_type": content_type[:100], "supported": ["application/json"]},
+        )
+    raw = raw_body(app)
+    parsed = load_json(raw) if raw else None
+    if name:
+        headers[name] = "application/json"  # what Powertools' own content-type check expects
+    # Powertools reads the body through these cached properties; give it what was checked.
+    event.__dict__["decoded_body"] = raw.decode("utf-8")
+    event.__dict__["json_body"] = parsed
+
+
 def bearer_token(app: APIGatewayHttpResolver) -> str | None:
     """The credential from `Authorization: Bearer ...` (header names are case-insensitive)."""
     header = app.current_event.headers.get("authorization") or ""
@@ -228,6 +363,14 @@ class PortalAuth:
             raise NotFound("Order not found")
         return claims
 
+    def gate(self, app: APIGatewayHttpResolver) -> None:
+        """A `before_validation` gate: on a route with `{orderId}`, the token must open that order
+        before the body (or anything else of the request) is read; routes re-check with
+        `require_order`. Routes without `{orderId}` authenticate in the handler as before."""
+        order_id = (app.context.get("_route_args") or {}).get("orderId")
+        if order_id is not None:
+            self.require_order(app, order_id)
+
 
 def client_ip(app: APIGatewayHttpResolver, edge_token: str | None) -> str:
     """The shopper's IP, for per-IP limits. Behind the portal's CloudFront distribution the API
@@ -253,5 +396,8 @@ def raw_body(app: APIGatewayHttpResolver) -> bytes:
         try:
             return base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
-            raise MalformedRequest("Body is not valid base64") from None
-    return body.encode()
+            raise MalformedRequest("Body is not valid base64", details={"reason": "not_base64"}) from None
+    try:
+        return body.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate in the event's body string
+        raise MalformedRequest("Body is not UTF-8", details={"reason": "not_utf8"}) from None

@@ -23,7 +23,7 @@ from homeward.adapters.dynamodb.returns import ReturnsTable
 from homeward.adapters.policy import load_policy
 from homeward.config import OpsApiSettings, load_settings
 from homeward.domain import return_service
-from homeward.domain.states import Actor, ParcelState
+from homeward.domain.states import Actor, ReturnStatus
 from homeward.errors import Conflict, Unprocessable
 from homeward.handlers.api import (
     ERROR_RESPONSES,
@@ -57,7 +57,7 @@ app = create_app(
 ActorHeader = Annotated[
     str | None, Header(alias="x-actor", max_length=200, description="Who is acting, for the audit timeline")
 ]
-StatusQuery = Annotated[ParcelState, Query(description="Which status to list")]
+StatusQuery = Annotated[ReturnStatus, Query(description="Which return status to list (a return's `status`)")]
 ERRORS = {
     **error_docs({401: "Missing or invalid API key", 404: "No such return", 409: "Illegal now"}),
     **ERROR_RESPONSES,

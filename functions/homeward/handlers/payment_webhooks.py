@@ -92,6 +92,10 @@ def receive(provider: ProviderPath) -> Response[PaymentWebhookAck]:
         )
     rma = parsed.metadata.get("homeward_rma", "")
     key = parsed.metadata.get("homeward_key", "")
+    if not (rma and key) and parsed.refund_id:
+        # Stripe sends some events of our refunds without our metadata: find the movement by
+        # the refund id stored when Homeward created the refund.
+        rma, key = store.movement_for_provider_refund("stripe", parsed.refund_id) or ("", "")
     status = "unknown"
     if rma and key:
         status = refund_service.apply_provider_update(

@@ -54,7 +54,7 @@ settings = load_settings(PortalReturnsSettings)
 store = ReturnsTable(client("dynamodb"), settings.table_name)
 portal = PortalAuth(settings.portal_signing_key_secret, settings.portal_token_ttl_seconds)
 labels = LabelFiles(settings.labels_bucket)
-app = create_app(max_body_bytes=settings.max_body_bytes)
+app = create_app(max_body_bytes=settings.max_body_bytes, before_validation=[portal.gate])
 
 AUTH_ERRORS = error_docs({401: "Missing, invalid or expired token", 404: "Not this token's order or return"})
 

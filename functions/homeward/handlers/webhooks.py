@@ -100,7 +100,9 @@ def receive(provider: ProviderPath) -> Response[WebhookAck]:
         metrics.add_metric(name="WebhooksRejected", unit="Count", value=1)
         logger.warning("webhook signature rejected", extra={"provider": provider, "reason": rejected.reason})
         raise
-    parsed = parse_webhook(provider, body, headers, received_at=now)
+    parsed = parse_webhook(
+        provider, body, headers, received_at=now, accept_test_events=settings.shippo_accept_test_events
+    )
     if isinstance(parsed, Ignored):
         logger.info("webhook ignored", extra={"provider": provider, "event_type": parsed.event_type})
         return Response(200, "application/json", WebhookAck(status="ignored"))

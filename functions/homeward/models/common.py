@@ -3,12 +3,33 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+import types
+import typing
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic.types import Strict as StrictValue
 
-# Identifiers the merchant chooses (order ids, line ids): URL-safe, bounded.
-ExternalId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:\-]{1,64}$")]
+# Identifiers the merchant chooses (order ids, line ids): URL-safe, bounded, and not made of
+# dots only ("." and ".." are path segments to every URL and S3 tool on the way).
+EXTERNAL_ID_PATTERN = r"^[A-Za-z0-9._:\-]*[A-Za-z0-9_:\-][A-Za-z0-9._:\-]*$"
+ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=EXTERNAL_ID_PATTERN)]
+
+# C0 controls but tab, line feed and carriage return; DEL; C1 controls (CSI and the other
+# terminal escapes); surrogates. Refused in every string of every request model (see Strict).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+# Single-line text (names, titles, order numbers, emails) refuses tab and line breaks too.
+_LINE_BREAK = re.compile(r"[\t\n\r\u2028\u2029]")
+
+
+def _single_line(value: str) -> str:
+    if _LINE_BREAK.search(value):
+        raise ValueError("must be a single line (no tabs or line breaks)")
+    return value
+
+
+# One line of text: titles, names, address lines, order numbers.
+SingleLine = Annotated[str, AfterValidator(_single_line)]
 
 # ISO 4217 alphabetic code, upper case.
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
@@ -27,7 +48,7 @@ def normalize_email(value: str) -> str:
 
 def _check_email(value: str) -> str:
     value = normalize_email(value)
-    if len(value) > 254 or not _EMAIL.match(value):
+    if len(value) > 254 or not _EMAIL.match(value) or _CONTROL.search(value):
         raise ValueError("must be an email address like name@example.com")
     return value
 
@@ -58,10 +79,70 @@ def _check_time_zone(value: str) -> str:
 TimeZone = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_check_time_zone)]
 
 
+def _control_character_at(value: Any, path: str = "") -> str | None:
+    """Where the first control character is in a request's raw data (keys too), or None."""
+    if isinstance(value, str):
+        return path or "value" if _CONTROL.search(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and _CONTROL.search(key):
+                return here
+            found = _control_character_at(item, here)
+            if found:
+                return found
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = _control_character_at(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
+
+
+def _is_number_or_flag(annotation: Any) -> bool:
+    options = (
+        typing.get_args(annotation)
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType)
+        else (annotation,)
+    )
+    return any(option in (int, bool) for option in options)
+
+
 class Strict(BaseModel):
-    """Request models reject unknown fields so typos surface as 422s, not silent drops."""
+    """The base of every request model (and the policy document), strict about its input:
+
+    * unknown fields are refused (422), so typos surface instead of being dropped;
+    * integer and boolean fields take JSON integers and booleans only: no "1" or 1.0 for a
+      quantity, no true for an amount, no "yes" for a flag (each subclass's int/bool fields are
+      made strict when it is defined, so a new model cannot forget it);
+    * no string anywhere in it, keys included, holds a control character (NUL, ESC and the other
+      terminal escapes, C1 controls, surrogates); tab and line breaks only in multi-line text
+      (single-line fields use `SingleLine`).
+    """
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        loose = [
+            field
+            for field in cls.model_fields.values()
+            if _is_number_or_flag(field.annotation)
+            and not any(isinstance(m, StrictValue) for m in field.metadata)
+        ]
+        for field in loose:
+            field.metadata.append(StrictValue())
+        if loose:
+            cls.model_rebuild(force=True, raise_errors=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_control_characters(cls, data: Any) -> Any:
+        where = _control_character_at(data)
+        if where:
+            raise ValueError(f"{where}: control characters (NUL, escape sequences, ...) are not allowed")
+        return data
 
 
 class ErrorBody(BaseModel):

@@ -14,11 +14,12 @@ from homeward.models.common import (
     Locale,
     MinorUnits,
     PhoneE164,
+    SingleLine,
     Strict,
     TimeZone,
 )
 
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+ShortText = Annotated[SingleLine, StringConstraints(min_length=1, max_length=200)]
 Tag = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-:. ]{1,64}$")]
 PaymentProvider = Literal["stripe", "shopify", "paypal", "adyen", "ledger", "manual"]
 
@@ -50,7 +51,7 @@ class Customer(Strict):
 
 class OrderLine(Strict):
     line_id: ExternalId
-    sku: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    sku: Annotated[SingleLine, StringConstraints(min_length=1, max_length=64)]
     title: ShortText
     variant: ShortText | None = None
     quantity: Annotated[int, Field(ge=1, le=10_000)]
@@ -94,7 +95,7 @@ class Shipment(Strict):
 class OrderIn(Strict):
     """Body of `PUT /orders/{orderId}`: the shop's full view of one order."""
 
-    order_number: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+    order_number: Annotated[SingleLine, StringConstraints(min_length=1, max_length=64)] = Field(
         description="What the shopper sees and types on the portal, e.g. #1001"
     )
     placed_at: AwareDatetime
@@ -221,8 +222,8 @@ class ShopperOrder(BaseModel):
 
 
 class SignInRequest(Strict):
-    order_number: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    email: Annotated[str, StringConstraints(min_length=3, max_length=320)] = Field(
+    order_number: Annotated[SingleLine, StringConstraints(min_length=1, max_length=64)]
+    email: Annotated[SingleLine, StringConstraints(min_length=3, max_length=320)] = Field(
         description="Compared trimmed and case-insensitively"
     )
 

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from homeward.models.common import Currency, MinorUnits, Strict
+from homeward.models.common import Currency, ExternalId, MinorUnits, Strict
 
 MovementKind = Literal["refund", "store_credit"]
 MovementStatus = Literal["reserved", "pending", "requires_action", "succeeded", "failed", "canceled"]
@@ -131,7 +131,7 @@ class ManualRefundRequest(Strict):
 class ExchangeRequest(Strict):
     """Body of `POST /ops/returns/{rma}/exchange`: the shop's replacement order for the exchange lines."""
 
-    replacement_order_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:\-]{1,64}$")]
+    replacement_order_id: ExternalId
     replacement_value: MinorUnits = Field(description="What the replacement costs, minor units, tax included")
     currency: Currency
 

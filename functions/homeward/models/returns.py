@@ -16,7 +16,13 @@ Disposition = Literal["restock", "not_restock", "refurbish", "dispose"]
 PhotoKey = Annotated[
     str, StringConstraints(pattern=r"^photos/[A-Za-z0-9._:\-]{1,64}/[0-9a-f]{32}\.(jpg|png|webp|heic)$")
 ]
-Rma = Annotated[str, StringConstraints(pattern=r"^R-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$")]
+# R-XXXX-XXXX-XXXX-XXXX (80 bits); R-XXXX-XXXX for returns made before RMAs had 80 bits.
+Rma = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^R-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){0,2}$"
+    ),
+]
 
 
 # ---- eligibility -------------------------------------------------------------------------

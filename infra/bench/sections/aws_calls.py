@@ -299,9 +299,10 @@ def slice_operations(stack: BenchStack) -> list[Operation]:
     merchant, portal = function_by_module(MERCHANT), function_by_module(PORTAL)
     put = stack.fill_placeholders(load_event("merchant_api.put_order"))
     session = load_event("portal_api.create_session")
-    wrong = with_source_ip(
-        with_body(session, {"order_number": "#1001", "email": "not.jane@example.com"}), "198.51.100.7"
-    )
+    wrong_body = with_body(session, {"order_number": "#1001", "email": "not.jane@example.com"})
+    # Two clients: one client's retry on the same order right away is slowed (429), not read.
+    wrong = with_source_ip(wrong_body, "198.51.100.7")
+    wrong_again = with_source_ip(wrong_body, "198.51.100.8")
     view = stack.fill_placeholders(load_event("portal_api.get_order"), order_id="ord_1001")
 
     return [
@@ -327,7 +328,7 @@ def slice_operations(stack: BenchStack) -> list[Operation]:
             with_body(with_order_id(put, "bench-update"), _body("#2003", days_later=2, shipping=100)),
         ),
         pair("sign-in: success", 200, portal, session, session),
-        pair("sign-in: failure (wrong email)", 401, portal, wrong, wrong),
+        pair("sign-in: failure (wrong email)", 401, portal, wrong, wrong_again),
         pair("shopper order view", 200, portal, view, view),
     ]
 

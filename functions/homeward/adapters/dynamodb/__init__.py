@@ -4,7 +4,8 @@ Single-table design (documented in docs/architecture.md and above the table in t
 
     entity          pk                         sk                index keys
     order           ORDER#<order_id>           ORDER             gsi1: ORDERNO#<number> / ORDER#<order_id>
-    sign-in tries   ATTEMPTS#<order:N|ip:A>    W#<window start>  -
+    sign-in tries   ATTEMPTS#<order-client:N:C | client:C>  W#<window start>  -
+    idempotency     IDEMP#<order_id>#<key>     IDEMP             -
     sign-in link    SIGNIN#<nonce>             EVENT#1 / USED    -
     return          RETURN#<rma>               RETURN            gsi1: CUSTOMER#<email fp> / RETURN#<created>
                                                                gsi2: RETURNS#<status> / <created>#<rma>
@@ -13,7 +14,7 @@ Single-table design (documented in docs/architecture.md and above the table in t
 The order item also carries `reserved_<line_id>` (units of that line held by open returns)
 and `return_rmas` (a string set). Access patterns: get an order by id (GetItem); find
 orders by the number a shopper types (Query gsi1, projecting only the email fingerprint);
-count failed sign-ins per order number and client IP in a fixed window (BatchGetItem,
+count failed sign-ins per (order number, client) and per client in a fixed window (BatchGetItem,
 UpdateItem ADD; TTL removes old windows); a return with its timeline (one Query on its
 partition); an order's returns (GetItem + BatchGetItem); returns by status and date for
 ops (Query gsi2, paginated); a customer's returns in the last 90 days (Query gsi1, COUNT).

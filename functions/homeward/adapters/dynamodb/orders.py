@@ -127,11 +127,13 @@ class OrdersTable:
 
     # ---- sign-in attempts ----------------------------------------------------------------
 
-    def failures(self, keys: list[str], window_start: int) -> dict[str, int]:
+    def failures(self, keys: list[str], window_start: int):
+        from homeward.domain.auth import Failures
+
         request = {
             self._table: {
                 "Keys": [{"pk": s_attr(f"ATTEMPTS#{k}"), "sk": s_attr(f"W#{window_start}")} for k in keys],
-                "ProjectionExpression": "pk, failures",
+                "ProjectionExpression": "pk, failures, last_at",
                 "ConsistentRead": True,
             }
         }
@@ -140,18 +142,24 @@ class OrdersTable:
         except (ClientError, BotoCoreError) as exc:
             raise translate_error(exc, "read sign-in attempts") from exc
         return {
-            item["pk"]["S"].removeprefix("ATTEMPTS#"): int(item["failures"]["N"])
+            item["pk"]["S"].removeprefix("ATTEMPTS#"): Failures(
+                count=int(item["failures"]["N"]), last_at=int(item.get("last_at", {"N": "0"})["N"])
+            )
             for item in result.get("Responses", {}).get(self._table, [])
         }
 
-    def record_failure(self, keys: list[str], window_start: int, expires_at: int) -> None:
+    def record_failure(self, keys: list[str], window_start: int, expires_at: int, *, now: int) -> None:
         for key in keys:
             try:
                 self._ddb.update_item(
                     TableName=self._table,
                     Key={"pk": s_attr(f"ATTEMPTS#{key}"), "sk": s_attr(f"W#{window_start}")},
-                    UpdateExpression="ADD failures :one SET expires_at = :exp",
-                    ExpressionAttributeValues={":one": n_attr(1), ":exp": n_attr(expires_at)},
+                    UpdateExpression="ADD failures :one SET expires_at = :exp, last_at = :now",
+                    ExpressionAttributeValues={
+                        ":one": n_attr(1),
+                        ":exp": n_attr(expires_at),
+                        ":now": n_attr(now),
+                    },
                 )
             except (ClientError, BotoCoreError) as exc:
                 raise translate_error(exc, "record sign-in failure") from exc

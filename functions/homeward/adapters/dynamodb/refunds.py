@@ -193,6 +193,11 @@ class RefundsTable:
         record = change.record
         items = self._returns.change_items(record, change.events, expected_version=change.expected_version)
         items += [self._movement_put(record, m) for m in change.movements]
+        # The provider's refund id -> our movement, once, when the movement learns it: for
+        # webhooks without our metadata (a refund's failure event, dashboard edits).
+        items += [
+            self._provider_refund_put(record, m) for m in change.learnt_refund_ids if m.provider_refund_id
+        ]
         reasons = {0: "version_changed"}
         for op in _merged(change.ledger):
             reasons[len(items)] = "exceeds_remaining" if op.op == "reserve" else "ledger_changed"
@@ -267,6 +272,26 @@ class RefundsTable:
         return credit, True
 
     # ---- items ---------------------------------------------------------------------------------
+
+    def movement_for_provider_refund(self, provider: str, refund_id: str) -> tuple[str, str] | None:
+        """(rma, idempotency key) of the movement that created this provider refund, if ours."""
+        try:
+            item = self._ddb.get_item(
+                TableName=self._table, Key=provider_refund_key(provider, refund_id), ConsistentRead=True
+            ).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise translate_error(exc, "read provider refund") from exc
+        return (item["rma"]["S"], item["idempotency_key"]["S"]) if item else None
+
+    def _provider_refund_put(self, record: ReturnRecord, movement: MoneyMovement) -> dict:
+        item = {
+            **provider_refund_key(movement.provider, movement.provider_refund_id or ""),
+            "entity": s_attr("provider_refund"),
+            "rma": s_attr(record.rma),
+            "seq": n_attr(movement.seq),
+            "idempotency_key": s_attr(movement.idempotency_key),
+        }
+        return {"Put": {"TableName": self._table, "Item": item}}
 
     def _movement_put(self, record: ReturnRecord, movement: MoneyMovement) -> dict:
         created, updated = utc_iso(movement.created_at), utc_iso(movement.updated_at)
@@ -394,3 +419,7 @@ def _credit(item: dict) -> StoreCredit:
         order_id=item["order_id"]["S"],
         issued_at=item["issued_at"]["S"],
     )
+
+
+def provider_refund_key(provider: str, refund_id: str) -> dict:
+    return {"pk": s_attr(f"PROVIDER_REFUND#{provider}#{refund_id}"), "sk": s_attr("REFUND")}

@@ -151,14 +151,40 @@ class ReturnsTable:
 
     # ---- writes ------------------------------------------------------------------------------
 
+    def keyed_submit(self, order_id: str, idempotency_key: str):
+        """What this order's Idempotency-Key created, if anything (one consistent GetItem)."""
+        from homeward.domain.return_service import KeyedSubmit
+
+        try:
+            item = self._ddb.get_item(
+                TableName=self._table, Key=keyed_submit_key(order_id, idempotency_key), ConsistentRead=True
+            ).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise translate_error(exc, "read idempotency key") from exc
+        if item is None:
+            return None
+        return KeyedSubmit(
+            order_id=item["order_id"]["S"],
+            idempotency_key=item["idempotency_key"]["S"],
+            rma=item["rma"]["S"],
+            request_hash=item["request_hash"]["S"],
+        )
+
     def create_return(
-        self, record: ReturnRecord, events: list[TimelineEntry], reserved_before: dict[str, int]
+        self,
+        record: ReturnRecord,
+        events: list[TimelineEntry],
+        reserved_before: dict[str, int],
+        *,
+        idempotency_key: str | None = None,
     ) -> None:
-        """One transaction: hold the quantities on the order, put the return and its events.
+        """One transaction: hold the quantities on the order, put the return and its events
+        and, with an Idempotency-Key, the key item naming this return.
 
         The order update is conditioned on each line's counter still being what the caller
         read (optimistic), so two concurrent returns can never together exceed what was
-        bought. Raises Conflict("quantities_changed") or Conflict("return_exists").
+        bought. Raises Conflict("quantities_changed"), Conflict("return_exists") (the RMA is
+        taken) or Conflict("idempotency_key_used") (this order's key already made a return).
         """
         names, values, sets, conditions = {}, {":rma": {"SS": [record.rma]}}, [], ["attribute_exists(pk)"]
         for index, line in enumerate(record.lines):
@@ -190,9 +216,30 @@ class ReturnsTable:
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             },
-            *[self._event_put(record, event) for event in events],
         ]
-        self._transact(items, {0: "quantities_changed", 1: "return_exists"}, "create return")
+        if idempotency_key:
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {
+                            **keyed_submit_key(record.order_id, idempotency_key),
+                            "entity": s_attr("idempotency_key"),
+                            "order_id": s_attr(record.order_id),
+                            "idempotency_key": s_attr(idempotency_key),
+                            "rma": s_attr(record.rma),
+                            "request_hash": s_attr(record.request_hash),
+                            "created_at": s_attr(utc_iso(record.created_at)),
+                        },
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+            )
+        items += [self._event_put(record, event) for event in events]
+        reasons = {0: "quantities_changed", 1: "return_exists"}
+        if idempotency_key:
+            reasons[2] = "idempotency_key_used"
+        self._transact(items, reasons, "create return")
 
     def save_change(
         self,
@@ -280,6 +327,11 @@ def order_from_item(order_id: str, item: dict) -> Order:
     document = json.loads(item["doc"]["S"])
     document.update(order_id=order_id, version=int(item["version"]["N"]), received_at=item["updated_at"]["S"])
     return Order.model_validate(document)
+
+
+def keyed_submit_key(order_id: str, idempotency_key: str) -> dict:
+    """`#` is in neither alphabet (ExternalId, Idempotency-Key), so the pair maps to one key."""
+    return {"pk": s_attr(f"IDEMP#{order_id}#{idempotency_key}"), "sk": s_attr("IDEMP")}
 
 
 def return_key(rma: str) -> dict:
