@@ -465,6 +465,19 @@ export function validateRequired(summarySlot, checks) {
   return errors.length === 0;
 }
 
+// The order number and email of a sign-in form (plus `extra` checks), or null once what is missing
+// is shown inline and in the summary.
+export function orderAndEmail(form, summarySlot, extra = []) {
+  const orderNumber = form.elements.order_number.value.trim();
+  const email = form.elements.email.value.trim();
+  const ok = validateRequired(summarySlot, [
+    { group: groupOf(form, "order-number"), value: orderNumber, message: t("signin.order_number_missing") },
+    ...extra,
+    { group: groupOf(form, "email"), value: email, message: t("signin.email_missing"), email: true },
+  ]);
+  return ok ? { orderNumber, email } : null;
+}
+
 export function groupOf(form, id) {
   return form.querySelector(`[data-group="${id}"]`);
 }

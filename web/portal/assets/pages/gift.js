@@ -2,7 +2,7 @@
 
 import {
   h, t, locale,
-  heading, button, field, setError, showErrorSummary, notice, backLink, orderNumberField, emailField, validateRequired, groupOf, setBusy,
+  heading, button, field, setError, showErrorSummary, notice, backLink, orderNumberField, emailField, orderAndEmail, groupOf, setBusy,
 } from "../ui.js";
 import { api, errorMessage, afterSignIn, session } from "../api.js";
 
@@ -47,15 +47,11 @@ export default async function giftSignIn(ctx) {
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const orderNumber = form.elements.order_number.value.trim();
     const secret = form.elements.secret.value.trim();
-    const email = form.elements.email.value.trim();
-    const ok = validateRequired(summary, [
-      { group: groupOf(form, "order-number"), value: orderNumber, message: t("signin.order_number_missing") },
-      { group: groupOf(form, secretId), value: secret, message: byPostcode ? t("gift.postal_code_missing") : t("gift.gift_code_missing") },
-      { group: groupOf(form, "email"), value: email, message: t("signin.email_missing"), email: true },
-    ]);
-    if (!ok) return;
+    const missing = byPostcode ? t("gift.postal_code_missing") : t("gift.gift_code_missing");
+    const entered = orderAndEmail(form, summary, [{ group: groupOf(form, secretId), value: secret, message: missing }]);
+    if (!entered) return;
+    const { orderNumber, email } = entered;
     setBusy(submit, true, t("signin.signing_in"));
     const body = { order_number: orderNumber, email, locale: locale() };
     body[byPostcode ? "postal_code" : "gift_code"] = secret;

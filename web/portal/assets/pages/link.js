@@ -2,7 +2,7 @@
 
 import {
   h, clear, t, locale,
-  heading, button, showErrorSummary, notice, backLink, orderNumberField, emailField, validateRequired, groupOf, setBusy,
+  heading, button, showErrorSummary, notice, backLink, orderNumberField, emailField, orderAndEmail, setBusy,
 } from "../ui.js";
 import { api, errorMessage } from "../api.js";
 
@@ -20,13 +20,9 @@ export default async function signInLink(ctx) {
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const orderNumber = form.elements.order_number.value.trim();
-    const email = form.elements.email.value.trim();
-    const ok = validateRequired(summary, [
-      { group: groupOf(form, "order-number"), value: orderNumber, message: t("signin.order_number_missing") },
-      { group: groupOf(form, "email"), value: email, message: t("signin.email_missing"), email: true },
-    ]);
-    if (!ok) return;
+    const entered = orderAndEmail(form, summary);
+    if (!entered) return;
+    const { orderNumber, email } = entered;
     setBusy(submit, true, t("link.sending"));
     try {
       await api("/portal/session/link", { method: "POST", body: { order_number: orderNumber, email, locale: locale() } });

@@ -2,7 +2,7 @@
 
 import {
   h, t,
-  heading, notice, button, setError, showErrorSummary, orderNumberField, emailField, validateRequired, groupOf, setBusy,
+  heading, notice, button, setError, showErrorSummary, orderNumberField, emailField, orderAndEmail, groupOf, setBusy,
 } from "../ui.js";
 import { api, errorMessage, afterSignIn, session } from "../api.js";
 
@@ -21,13 +21,9 @@ export default async function signIn(ctx) {
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const orderNumber = form.elements.order_number.value.trim();
-    const email = form.elements.email.value.trim();
-    const ok = validateRequired(summary, [
-      { group: groupOf(form, "order-number"), value: orderNumber, message: t("signin.order_number_missing") },
-      { group: groupOf(form, "email"), value: email, message: t("signin.email_missing"), email: true },
-    ]);
-    if (!ok) return;
+    const entered = orderAndEmail(form, summary);
+    if (!entered) return;
+    const { orderNumber, email } = entered;
     setBusy(submit, true, t("signin.signing_in"));
     try {
       const data = await api("/portal/session", { method: "POST", body: { order_number: orderNumber, email } });
