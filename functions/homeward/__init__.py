@@ -7,3 +7,7 @@ Layers (imports only ever point downwards):
     adapters/  the only code that talks to AWS (boto3) or other HTTP services
     config.py  one settings model per function, validated once at cold start
 """
+
+from homeward._deferred_packages import defer_all as _defer_all
+
+_defer_all()  # before any import of Powertools' event handler: see homeward/_deferred_packages.py

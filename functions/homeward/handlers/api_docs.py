@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.api_gateway import APIGatewayHttpResolver, Response
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.json"
 app = APIGatewayHttpResolver()

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import Annotated, Literal
 
-from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Response
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 
