@@ -23,7 +23,11 @@ import importlib
 import importlib.util
 import sys
 
-DEFERRED = ("aws_lambda_powertools.event_handler",)
+DEFERRED = (
+    "aws_lambda_powertools.event_handler",
+    # ~40 event classes; the HTTP resolver needs 6 of them, the batch processor 4.
+    "aws_lambda_powertools.utilities.data_classes",
+)
 
 
 def defer_package_init(name: str) -> None:
@@ -40,12 +44,14 @@ def defer_package_init(name: str) -> None:
         import ast
 
         tree = ast.parse(spec.loader.get_source(name) or "")
-        return {
-            alias.asname or alias.name: node.module
-            for node in tree.body
-            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith(name + ".")
-            for alias in node.names
-        }
+        found = {}
+        for node in tree.body:
+            if not isinstance(node, ast.ImportFrom) or not node.module or node.level > 1:
+                continue
+            source = f"{name}.{node.module}" if node.level == 1 else node.module
+            if source.startswith(name + "."):
+                found |= {alias.asname or alias.name: source for alias in node.names}
+        return found
 
     def __getattr__(attr: str):
         # Module-level __getattr__ (PEP 562) is only asked for what the module lacks.
@@ -54,7 +60,11 @@ def defer_package_init(name: str) -> None:
         if (source := reexports().get(attr)) is not None:
             # A name the __init__ re-exports (`from package import Response`, as Powertools'
             # own openapi.params does): the same object, from the one submodule that defines it.
-            return getattr(importlib.import_module(source), attr)
+            # Kept in the package, as the __init__ would: a name that is also a submodule's
+            # (`data_classes.event_source`, the function) must not stay the submodule.
+            value = getattr(importlib.import_module(source), attr)
+            setattr(module, attr, value)
+            return value
         if importlib.util.find_spec(f"{name}.{attr}") is not None:
             # `from package import submodule` (as Powertools' own modules do): load just that one
             return importlib.import_module(f"{name}.{attr}")

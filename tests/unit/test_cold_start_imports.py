@@ -32,7 +32,11 @@ UNUSED = (
     "aws_lambda_powertools.event_handler.bedrock_agent",
     "aws_lambda_powertools.event_handler.events_appsync.appsync_events",
     "aws_lambda_powertools.event_handler.vpc_lattice",
+    # the data_classes package __init__ imports ~40 event classes; the resolver needs 6
+    "aws_lambda_powertools.utilities.data_classes.appsync_resolver_event",
+    "aws_lambda_powertools.utilities.data_classes.kafka_event",
 )
+BATCH_HANDLERS = ["labels", "notifications", "tracking", "domain_events"]
 
 
 def run(code: str) -> None:
@@ -46,6 +50,27 @@ def test_an_api_handler_import_leaves_the_other_powertools_resolvers_unloaded(mo
         f"import sys, homeward.handlers.{module}\n"
         f"loaded = [m for m in {UNUSED!r} if m in sys.modules]\n"
         "assert not loaded, loaded"
+    )
+
+
+@pytest.mark.parametrize("module", BATCH_HANDLERS)
+def test_a_batch_handler_import_loads_only_the_event_classes_it_uses(module):
+    run(
+        f"import sys, homeward.handlers.{module}\n"
+        "assert 'aws_lambda_powertools.utilities.data_classes.appsync_resolver_event' not in sys.modules\n"
+        "assert 'aws_lambda_powertools.utilities.data_classes.api_gateway_proxy_event' not in sys.modules"
+    )
+
+
+def test_the_deferred_data_classes_package_resolves_its_relative_reexports():
+    run(
+        "import sys, homeward\n"
+        "from aws_lambda_powertools.utilities.data_classes import SQSEvent, event_source\n"
+        "from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSEvent as S\n"
+        "assert SQSEvent is S and callable(event_source)\n"
+        "assert 'aws_lambda_powertools.utilities.data_classes.alb_event' not in sys.modules\n"
+        "from aws_lambda_powertools.utilities import data_classes\n"
+        "assert data_classes.ALBEvent.__module__.endswith('alb_event')\n"
     )
 
 
