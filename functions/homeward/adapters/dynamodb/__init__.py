@@ -39,6 +39,20 @@ GSI2 = "gsi2"
 RESERVED = "reserved_"
 
 
+def conditional_write(call, action: str) -> bool:
+    """Run a conditional write: True if it was made, False if its condition refused it (another
+    writer was first); any other failure becomes a domain error (`translate_error`)."""
+    try:
+        call()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False
+        raise translate_error(exc, action) from exc
+    except BotoCoreError as exc:
+        raise translate_error(exc, action) from exc
+    return True
+
+
 def translate_error(exc: ClientError | BotoCoreError, action: str) -> HomewardError:
     """Map a boto error to the domain error a handler knows how to answer."""
     if isinstance(exc, ClientError):

@@ -7,7 +7,15 @@ from datetime import datetime
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from homeward.adapters.dynamodb import GSI1, n_attr, order_key, s_attr, translate_error, utc_iso
+from homeward.adapters.dynamodb import (
+    GSI1,
+    conditional_write,
+    n_attr,
+    order_key,
+    s_attr,
+    translate_error,
+    utc_iso,
+)
 from homeward.domain.orders import email_fingerprint, normalize_order_number
 from homeward.errors import Conflict
 from homeward.models.orders import Order, OrderIn, UpsertOutcome
@@ -198,23 +206,17 @@ class OrdersTable:
 
     def use_sign_in_link(self, nonce: str, expires_epoch: int) -> bool:
         """Mark a link used (kept until it would have expired anyway); False if it was already."""
-        try:
-            self._ddb.put_item(
-                TableName=self._table,
-                Item={
-                    "pk": s_attr(f"SIGNIN#{nonce}"),
-                    "sk": s_attr("USED"),
-                    "expires_at": n_attr(expires_epoch + 86400),
-                },
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise translate_error(exc, "use sign-in link") from exc
-        except BotoCoreError as exc:
-            raise translate_error(exc, "use sign-in link") from exc
-        return True
+        item = {
+            "pk": s_attr(f"SIGNIN#{nonce}"),
+            "sk": s_attr("USED"),
+            "expires_at": n_attr(expires_epoch + 86400),
+        }
+        return conditional_write(
+            lambda: self._ddb.put_item(
+                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)"
+            ),
+            "use sign-in link",
+        )
 
     # ---- helpers ---------------------------------------------------------------------------
 

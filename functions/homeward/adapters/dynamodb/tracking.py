@@ -30,6 +30,7 @@ from homeward.adapters.dynamodb import (
     GSI1,
     GSI2,
     batch_get_all,
+    conditional_write,
     n_attr,
     query_all,
     s_attr,
@@ -167,19 +168,13 @@ class TrackingTable:
             "gsi2sk": s_attr(f"{received}#{wid}"),
             "expires_at": _ttl(now + APPLIED_RETENTION),
         }
-        try:
-            self._ddb.put_item(
-                TableName=self._table,
-                Item=item,
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return wid, False
-            raise translate_error(exc, "store webhook") from exc
-        except BotoCoreError as exc:
-            raise translate_error(exc, "store webhook") from exc
-        return wid, True
+        stored = conditional_write(
+            lambda: self._ddb.put_item(
+                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)"
+            ),
+            "store webhook",
+        )
+        return wid, stored
 
     # ---- applying --------------------------------------------------------------------------
 
@@ -446,22 +441,17 @@ class TrackingTable:
         names: dict | None = None,
     ) -> bool:
         allowed = {f":from{i}": s_attr(s) for i, s in enumerate(from_statuses)}
-        try:
-            self._ddb.update_item(
+        return conditional_write(
+            lambda: self._ddb.update_item(
                 TableName=self._table,
                 Key=_inbox_key(wid),
                 UpdateExpression=update,
                 ConditionExpression=f"#status IN ({', '.join(allowed)})",
                 ExpressionAttributeNames={"#status": "status", **(names or {})},
                 ExpressionAttributeValues={**values, **allowed},
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise translate_error(exc, "update webhook") from exc
-        except BotoCoreError as exc:
-            raise translate_error(exc, "update webhook") from exc
-        return True
+            ),
+            "update webhook",
+        )
 
     def _query_all(self, **kwargs) -> list[dict]:
         return query_all(self._ddb, "query", TableName=self._table, **kwargs)
