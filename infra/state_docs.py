@@ -11,7 +11,7 @@ OUTPUT = ROOT / "docs" / "return-states.md"
 
 def main() -> int:
     sys.path.insert(0, str(ROOT / "functions"))
-    from homeward.domain.states import render_markdown
+    from homeward.domain.returns.states import render_markdown
 
     OUTPUT.write_text(render_markdown())
     print(f"wrote {OUTPUT.relative_to(ROOT)}")

@@ -1,6 +1,6 @@
 """Sign webhook bodies the way each provider does, and aim the samples at real parcels.
 
-The mirror image of functions/homeward/domain/webhook_signatures.py, for tests, the
+The mirror image of functions/homeward/domain/shared/webhook_signatures.py, for tests, the
 benchmark and the README's local walkthrough:
 
 * `signed_headers(provider, body, secret)`: the headers the provider would send with `body`.
@@ -130,7 +130,7 @@ def signed_headers(
         headers["aftership-hmac-sha256"] = b64.b64encode(_hmac(secret.encode(), body).digest()).decode()
     else:
         _functions_on_path()
-        from homeward.domain.webhook_signatures import generic_secret_key
+        from homeward.domain.shared.webhook_signatures import generic_secret_key
 
         msg_id = webhook_id or generic_webhook_id(body)
         message = msg_id.encode() + b"." + timestamp.encode() + b"." + body
@@ -291,7 +291,7 @@ def retarget(
     if provider == "generic" and event_id is not None:
         raise ValueError("generic event ids are the webhook-id header: pass webhook_id to signed_headers()")
     _functions_on_path()
-    from homeward.domain.webhook_payloads import Ignored, parse_webhook
+    from homeward.domain.tracking.payloads import Ignored, parse_webhook
 
     parsed = parse_webhook(provider, body, {"webhook-id": "msg_retarget"}, received_at=datetime.now(UTC))
     data = json.loads(body)

@@ -13,7 +13,7 @@ import logging
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
-from homeward.domain.pii import mask_text
+from homeward.domain.shared.pii import mask_text
 
 
 class MaskingFormatter(LambdaPowertoolsFormatter):

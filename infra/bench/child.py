@@ -218,8 +218,9 @@ def aged_labels(spec_path: str) -> dict:
     from homeward.adapters.dynamodb.returns import LabelClaims, ReturnsTable
     from homeward.adapters.policy import bundled_policy
     from homeward.adapters.storage import LabelFiles
-    from homeward.domain import labels, return_service
-    from homeward.domain.states import Actor
+    from homeward.domain.labels import service as labels
+    from homeward.domain.returns import service as return_service
+    from homeward.domain.returns.states import Actor
     from homeward.models.returns import ReturnRequest
 
     with open(spec_path, encoding="utf-8") as fh:

@@ -20,7 +20,7 @@ def sample_label():
     """A realistic label: non-ASCII names, a long street line, a reason to wrap."""
     from datetime import date
 
-    from homeward.domain.label_render import sandbox_tracking_number
+    from homeward.domain.labels.render import sandbox_tracking_number
     from homeward.models.labels import LabelAddress, LabelContent
 
     return LabelContent(
@@ -68,7 +68,7 @@ def cold() -> dict:
     import homeward.models.labels  # noqa: F401 - pydantic and the models, which a handler has anyway
 
     t1 = time.perf_counter()
-    from homeward.domain.label_render import render_label
+    from homeward.domain.labels.render import render_label
 
     t2 = time.perf_counter()
     result = {"models_import_ms": (t1 - t0) * 1000, "import_ms": (t2 - t1) * 1000}
@@ -82,7 +82,7 @@ def cold() -> dict:
 
 
 def warm(n: int) -> dict:
-    from homeward.domain.label_render import render_label
+    from homeward.domain.labels.render import render_label
 
     label = sample_label()
     sizes = {}

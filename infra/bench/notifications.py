@@ -122,7 +122,7 @@ def dedupe_key(item: dict) -> tuple[str, str]:
     if str(FUNCTIONS_DIR) not in sys.path:
         sys.path.insert(0, str(FUNCTIONS_DIR))
     from homeward.adapters.events import event_attributes
-    from homeward.domain import notifications
+    from homeward.domain.notifications import rules as notifications
 
     image = _image(item)
     doc = {**json.loads(image["doc"]), "type": image["type"]}

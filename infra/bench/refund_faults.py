@@ -120,18 +120,18 @@ from homeward.adapters.payments import (  # noqa: E402
 )
 from homeward.adapters.payments.providers import Providers  # noqa: E402
 from homeward.adapters.policy import bundled_policy  # noqa: E402
-from homeward.domain import refund_service  # noqa: E402
-from homeward.domain import returns as return_rules  # noqa: E402
-from homeward.domain.eligibility import eligibility  # noqa: E402
-from homeward.domain.money import allocate  # noqa: E402
-from homeward.domain.orders import email_fingerprint, normalize_order_number  # noqa: E402
-from homeward.domain.refund_amounts import final_amount  # noqa: E402
-from homeward.domain.refunds import (  # noqa: E402
+from homeward.domain.orders.rules import email_fingerprint, normalize_order_number  # noqa: E402
+from homeward.domain.refunds import service as refund_service  # noqa: E402
+from homeward.domain.refunds.amounts import final_amount  # noqa: E402
+from homeward.domain.refunds.money import allocate  # noqa: E402
+from homeward.domain.refunds.rules import (  # noqa: E402
     LATE_FAILURE_RECHECK,  # noqa: E402
     Report,
     rules_from,
 )
-from homeward.domain.states import OPEN_MOVEMENT, Actor  # noqa: E402
+from homeward.domain.returns import rules as return_rules  # noqa: E402
+from homeward.domain.returns.eligibility import eligibility  # noqa: E402
+from homeward.domain.returns.states import OPEN_MOVEMENT, Actor  # noqa: E402
 from homeward.errors import DependencyFailed, HomewardError  # noqa: E402
 from homeward.models.orders import Order, OrderIn  # noqa: E402
 from homeward.models.policy import ReturnPolicy  # noqa: E402

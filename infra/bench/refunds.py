@@ -223,8 +223,8 @@ class _Domain:
         self.policy = bundled_policy()
 
     def start(self, order_id: str, now: datetime) -> str:
-        from homeward.domain import return_service
-        from homeward.domain.states import Actor
+        from homeward.domain.returns import service as return_service
+        from homeward.domain.returns.states import Actor
         from homeward.models.returns import ReturnRequest
 
         record, _, _ = return_service.start_return(
@@ -243,8 +243,8 @@ class _Domain:
 
     def deliver(self, rma: str, now: datetime) -> int:
         """first scan, then delivery, as the carrier; the return's version after."""
-        from homeward.domain import return_service
-        from homeward.domain.states import Actor
+        from homeward.domain.returns import service as return_service
+        from homeward.domain.returns.states import Actor
 
         record = None
         for action in ("first_scan", "deliver"):
@@ -254,7 +254,7 @@ class _Domain:
         return record.version
 
     def process(self, rma: str, providers, now: datetime) -> None:
-        from homeward.domain import refund_service
+        from homeward.domain.refunds import service as refund_service
 
         refund_service.process(rma, store=self.refunds, providers=providers, policy=self.policy, now=now)
 

@@ -267,7 +267,7 @@ class BenchStack:
     def portal_token(self, order_id: str) -> str:
         if str(FUNCTIONS_DIR) not in sys.path:
             sys.path.insert(0, str(FUNCTIONS_DIR))
-        from homeward.domain.tokens import PortalTokens
+        from homeward.domain.access.tokens import PortalTokens
 
         ttl = int(self.refs.get("PortalTokenTtlSeconds", "1800"))
         return PortalTokens([SIGNING_KEY], ttl).issue(order_id, datetime.now(UTC))[0]

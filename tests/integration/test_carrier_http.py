@@ -17,7 +17,7 @@ import pytest
 from homeward.adapters.carriers import carrier_for, easypost
 from homeward.adapters.carriers.easypost import EasyPostCarrier
 from homeward.adapters.carriers.shippo import ShippoCarrier
-from homeward.domain.carriers import CarrierRejected, CarrierUnavailable
+from homeward.domain.labels.ports import CarrierRejected, CarrierUnavailable
 from homeward.models.labels import LabelAddress, LabelRequest, PurchasedLabel
 
 from tests.integration.carrier_stub import PDF_BYTES, ZPL_BYTES, EasyPostStub, ShippoStub, fixture

@@ -11,8 +11,8 @@ from homeward.adapters.aws import client
 from homeward.adapters.dynamodb.returns import LabelClaims
 from homeward.adapters.policy import bundled_policy
 from homeward.adapters.storage import LabelFiles
-from homeward.domain import labels
-from homeward.domain.carriers import CarrierRejected, CarrierUnavailable
+from homeward.domain.labels import service as labels
+from homeward.domain.labels.ports import CarrierRejected, CarrierUnavailable
 from homeward.errors import DependencyFailed
 from homeward.models.labels import PurchasedLabel, VoidResult
 

@@ -21,9 +21,9 @@ from homeward.adapters.dynamodb.notifications import NotificationsTable
 from homeward.adapters.dynamodb.refunds import RefundsTable
 from homeward.adapters.dynamodb.returns import LabelClaims
 from homeward.adapters.policy import bundled_policy
-from homeward.domain import labels
-from homeward.domain.notifications import LinkTokens
-from homeward.domain.orders import email_fingerprint
+from homeward.domain.labels import service as labels
+from homeward.domain.notifications.rules import LinkTokens
+from homeward.domain.orders.rules import email_fingerprint
 
 from infra.webhook_signing import LOCAL_SECRETS, api_gateway_event, load_sample, retarget, signed_headers
 from tests.conftest import SIGNING_KEY, TABLE, TEST_ENV, invoke
@@ -448,7 +448,7 @@ def test_every_domain_event_reaches_the_topic_with_filterable_attributes(aws):
         assert {"type", "event_id", "order_id", "status"} <= set(attributes)
         assert json.loads(message["Body"])["type"] == attributes["type"]
     # Every message type NotificationsFunction needs passes its subscription's filter.
-    from homeward.domain.notifications import PORTAL_MESSAGES, RETURN_MESSAGES, SHIPMENT_MESSAGES
+    from homeward.domain.notifications.rules import PORTAL_MESSAGES, RETURN_MESSAGES, SHIPMENT_MESSAGES
 
     (_, props) = topic_consumers()["NotificationsFunction"]
     wanted = set(RETURN_MESSAGES) | set(SHIPMENT_MESSAGES) | set(PORTAL_MESSAGES)

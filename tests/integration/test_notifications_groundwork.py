@@ -15,7 +15,7 @@ import pytest
 from homeward.adapters.aws import client
 from homeward.adapters.dynamodb.notifications import NotificationsTable
 from homeward.adapters.notify import build_email, send_email, send_sms
-from homeward.domain.notification_service import (
+from homeward.domain.notifications.service import (
     ClaimBusy,
     Deferred,
     Outgoing,
@@ -23,7 +23,7 @@ from homeward.domain.notification_service import (
     SendThrottled,
     notify,
 )
-from homeward.domain.orders import email_fingerprint
+from homeward.domain.orders.rules import email_fingerprint
 from homeward.models.orders import Order
 
 from tests.conftest import TABLE
@@ -242,7 +242,7 @@ def portal_call(
 
 
 def links():
-    from homeward.domain.notifications import LinkTokens
+    from homeward.domain.notifications.rules import LinkTokens
 
     from tests.conftest import SIGNING_KEY
 
@@ -308,8 +308,8 @@ def test_messages_render_from_a_real_refunded_return_in_the_shoppers_language(aw
     """A return refunded through the real handlers: its domain events become messages with the
     amounts, codes and links of that return (what NotificationsFunction will send)."""
     from homeward.adapters.dynamodb.refunds import RefundsTable
-    from homeward.domain.notification_context import build_context
-    from homeward.domain.notifications import message_for
+    from homeward.domain.notifications.context import build_context
+    from homeward.domain.notifications.rules import message_for
     from homeward.notifications.render import Brand, render
 
     from tests.integration.test_orders_slice import put_order, sign_in

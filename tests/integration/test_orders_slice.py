@@ -328,7 +328,7 @@ def test_expired_token_is_401_with_reason(aws, monkeypatch):
 def test_token_signed_with_another_key_is_rejected(aws):
     from datetime import UTC, datetime
 
-    from homeward.domain.tokens import PortalTokens
+    from homeward.domain.access.tokens import PortalTokens
 
     forged, _ = PortalTokens(["another-key-" + "x" * 40], 1800).issue("ord_1001", datetime.now(UTC))
     put_order()

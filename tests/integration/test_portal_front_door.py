@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
-from homeward.domain.notifications import LinkTokens
+from homeward.domain.notifications.rules import LinkTokens
 
 from tests.conftest import SIGNING_KEY, TABLE, TEST_ENV, invoke, load_event
 from tests.integration.bus import EventBus
@@ -143,7 +143,7 @@ def test_forged_tampered_and_expired_links_are_refused(order):
 def test_an_unsubscribed_shopper_still_gets_the_link_they_asked_for(order):
     from homeward.adapters.aws import client
     from homeward.adapters.dynamodb.notifications import NotificationsTable
-    from homeward.domain.orders import email_fingerprint
+    from homeward.domain.orders.rules import email_fingerprint
 
     NotificationsTable(client("dynamodb"), TABLE).set_preference(
         email_fingerprint(SHOPPER), "email_opt_out", True, now=datetime.now(UTC)

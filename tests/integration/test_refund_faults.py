@@ -20,7 +20,7 @@ from datetime import timedelta
 import pytest
 from homeward.adapters.dynamodb.refunds import RefundsTable
 from homeward.adapters.payments import ProviderRejected, RefundRequest
-from homeward.domain import refunds
+from homeward.domain.refunds import rules as refunds
 from hypothesis import HealthCheck, given, note, settings
 
 from infra.bench.refund_faults import (

@@ -21,8 +21,8 @@ from homeward.adapters.dynamodb.refunds import RefundsTable
 from homeward.adapters.dynamodb.returns import ReturnsTable
 from homeward.adapters.payments.ledger import LedgerProvider
 from homeward.adapters.payments.providers import Providers
-from homeward.domain import return_service
-from homeward.domain.states import Actor
+from homeward.domain.returns import service as return_service
+from homeward.domain.returns.states import Actor
 
 from infra.stripe_stub import StripeStub
 from tests.conftest import MERCHANT_KEY, TABLE, LambdaContext, invoke, load_event

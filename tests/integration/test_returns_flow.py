@@ -202,7 +202,7 @@ def test_same_key_on_two_orders_gives_two_returns_each_replaying_its_own(token):
 def test_a_forced_rma_collision_never_crosses_orders(token, monkeypatch):
     # Both orders' submits draw the same RMA: the second one's conditional put is refused and it
     # draws again, so each (order, key) keeps its own return and replays only that one.
-    from homeward.domain import returns as return_rules
+    from homeward.domain.returns import rules as return_rules
 
     drawn = iter(["R-AAAA-AAAA", "R-AAAA-AAAA", "R-BBBB-BBBB"])
     monkeypatch.setattr(return_rules, "new_rma", lambda: next(drawn))
@@ -225,7 +225,7 @@ def test_a_key_item_naming_another_orders_return_is_never_replayed(token):
     other = second_order_token()
     theirs = start_for(other, "ord_2002", key="their-key-0001")
     assert theirs.status == 201
-    from homeward.domain.returns import request_hash
+    from homeward.domain.returns.rules import request_hash
     from homeward.models.returns import ReturnRequest
 
     body = {"lines": [{"line_id": "L1", "quantity": 1, "reason": "too_small", "resolution": "refund"}]}

@@ -18,8 +18,8 @@ import pytest
 import stripe
 from homeward.adapters.payments import ProviderRefund, ProviderRejected, ProviderUnavailable, RefundRequest
 from homeward.adapters.payments.stripe import StripeProvider, _translate
-from homeward.domain.payment_webhooks import RefundUpdate, parse_stripe_event
-from homeward.domain.webhook_signatures import verify_stripe
+from homeward.domain.refunds.payment_webhooks import RefundUpdate, parse_stripe_event
+from homeward.domain.shared.webhook_signatures import verify_stripe
 
 from infra.stripe_stub import StripeStub
 

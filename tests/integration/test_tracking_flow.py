@@ -16,7 +16,7 @@ from homeward.adapters.aws import client
 from homeward.adapters.dynamodb.returns import LabelClaims
 from homeward.adapters.policy import bundled_policy
 from homeward.adapters.storage import LabelFiles
-from homeward.domain import labels
+from homeward.domain.labels import service as labels
 
 from infra.webhook_signing import LOCAL_SECRETS, api_gateway_event, load_sample, retarget, signed_headers
 from tests.conftest import MERCHANT_KEY, TABLE, TEST_ENV, LambdaContext, invoke, load_event

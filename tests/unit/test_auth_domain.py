@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from homeward.domain import auth
-from homeward.domain.orders import email_fingerprint
-from homeward.domain.tokens import PortalTokens
+from homeward.domain.access import auth
+from homeward.domain.access.tokens import PortalTokens
+from homeward.domain.orders.rules import email_fingerprint
 from homeward.errors import TooManyRequests, Unauthorized
 from homeward.models.orders import SignInRequest
 

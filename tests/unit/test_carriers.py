@@ -15,8 +15,8 @@ from homeward.adapters.carriers.easypost import error_message as easypost_error
 from homeward.adapters.carriers.sandbox import SandboxCarrier, provider_id_for
 from homeward.adapters.carriers.shippo import ShippoCarrier
 from homeward.adapters.carriers.shippo import error_message as shippo_error
-from homeward.domain.carriers import Carrier, CarrierRejected, CarrierUnavailable
-from homeward.domain.label_render import sandbox_tracking_number, tracking_check_digit_ok
+from homeward.domain.labels.ports import Carrier, CarrierRejected, CarrierUnavailable
+from homeward.domain.labels.render import sandbox_tracking_number, tracking_check_digit_ok
 from homeward.models.labels import LabelAddress, LabelRequest, PurchasedLabel
 from PIL import Image
 

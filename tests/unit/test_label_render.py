@@ -9,8 +9,8 @@ from datetime import date
 import pypdfium2 as pdfium
 import pytest
 import zxingcpp
-from homeward.domain import label_render
-from homeward.domain.label_render import (
+from homeward.domain.labels import render as label_render
+from homeward.domain.labels.render import (
     HEIGHT,
     WIDTH,
     Text,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from homeward.domain.money import allocate, line_amounts, percent_of
+from homeward.domain.refunds.money import allocate, line_amounts, percent_of
 from hypothesis import assume, given
 from hypothesis import strategies as st
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from homeward.domain.notifications import (
+from homeward.domain.notifications.rules import (
     SMS_KINDS,
     LinkTokens,
     Preferences,
@@ -171,7 +171,7 @@ class CountingLookup:
     ],
 )
 def test_events_without_a_message_read_nothing(event):
-    from homeward.domain.notification_service import notify
+    from homeward.domain.notifications.service import notify
 
     lookup = CountingLookup()
     result = notify(

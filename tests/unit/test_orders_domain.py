@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from homeward.domain import orders
-from homeward.domain.pii import mask_email, mask_phone, mask_text
+from homeward.domain.orders import rules as orders
+from homeward.domain.shared.pii import mask_email, mask_phone, mask_text
 from homeward.errors import NotFound
 from homeward.models.orders import Order, OrderIn
 from hypothesis import given

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from homeward.domain.tracking_status import TrackingStatus
+from homeward.domain.tracking.status import TrackingStatus
 
 from tests.unit.test_webhook_payloads import as_json, parse
 
@@ -79,7 +79,7 @@ def test_easypost_without_a_matching_detail_falls_back_to_the_latest():
 
 
 def test_shippo_test_webhooks_are_ignored_unless_the_stack_accepts_them():
-    from homeward.domain.webhook_payloads import Ignored, parse_webhook
+    from homeward.domain.tracking.payloads import Ignored, parse_webhook
 
     from tests.unit.test_webhook_payloads import RECEIVED, headers_for
 

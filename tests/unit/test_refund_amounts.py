@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from homeward.domain.refund_amounts import (
+from homeward.domain.refunds.amounts import (
     Allocation,
     RefundRules,
     accepted_units,

@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from homeward.domain import refunds
-from homeward.domain.refunds import Rejection, Report
-from homeward.domain.states import MONEY_TRANSITIONS, MoneyState, ParcelState, money_state_for
+from homeward.domain.refunds import rules as refunds
+from homeward.domain.refunds.rules import Rejection, Report
+from homeward.domain.returns.states import MONEY_TRANSITIONS, MoneyState, ParcelState, money_state_for
 from homeward.errors import Conflict, Unprocessable
 from homeward.models.orders import Payment
 from homeward.models.refunds import ExchangeRequest, LedgerBalance, ManualRefundRequest
@@ -313,9 +313,9 @@ def test_the_shopper_view_shows_the_preview_until_the_trigger_then_the_final_amo
 
 
 def test_a_return_whose_refund_started_can_no_longer_be_cancelled_or_rejected():
-    from homeward.domain import return_service
-    from homeward.domain import returns as return_rules
-    from homeward.domain.states import Actor
+    from homeward.domain.returns import rules as return_rules
+    from homeward.domain.returns import service as return_service
+    from homeward.domain.returns.states import Actor
 
     policy = POLICY.model_copy(update={"refund_trigger": "approval"})
     o, record = sample()

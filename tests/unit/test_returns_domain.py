@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from homeward.domain import eligibility as elig
-from homeward.domain import returns
-from homeward.domain.states import TERMINAL, Actor, ParcelState
+from homeward.domain.returns import eligibility as elig
+from homeward.domain.returns import rules as returns
+from homeward.domain.returns.states import TERMINAL, Actor, ParcelState
 from homeward.errors import Conflict, Unprocessable
 from homeward.models.orders import Order
 from homeward.models.policy import ReturnPolicy

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from homeward.domain.states import (
+from homeward.domain.returns.states import (
     TERMINAL,
     TRANSITIONS,
     Actor,

@@ -11,8 +11,13 @@ from pathlib import Path
 
 import pytest
 import stripe
-from homeward.domain.payment_webhooks import IgnoredEvent, RefundUpdate, parse_stripe_event
-from homeward.domain.webhook_signatures import STRIPE_HEADER, WebhookSignatureInvalid, verify, verify_stripe
+from homeward.domain.refunds.payment_webhooks import IgnoredEvent, RefundUpdate, parse_stripe_event
+from homeward.domain.shared.webhook_signatures import (
+    STRIPE_HEADER,
+    WebhookSignatureInvalid,
+    verify,
+    verify_stripe,
+)
 from homeward.errors import MalformedRequest, Unprocessable
 from hypothesis import given
 from hypothesis import strategies as st

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from homeward.domain.tokens import PortalTokens
+from homeward.domain.access.tokens import PortalTokens
 from homeward.errors import Unauthorized
 from hypothesis import given
 from hypothesis import strategies as st

@@ -6,8 +6,9 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from homeward.domain.states import Actor, ParcelState, next_state
-from homeward.domain.tracking import (
+from homeward.domain.returns.states import Actor, ParcelState, next_state
+from homeward.domain.tracking.status import TERMINAL, Reason, TrackingStatus
+from homeward.domain.tracking.updates import (
     DELIVERED_AFTER_RETURN_TO_SENDER,
     TrackingOutcome,
     apply_update,
@@ -19,7 +20,6 @@ from homeward.domain.tracking import (
     return_action_for,
     shipment_event_doc,
 )
-from homeward.domain.tracking_status import TERMINAL, Reason, TrackingStatus
 from homeward.models.tracking import (
     MAX_CHECKPOINTS,
     CarrierUpdate,

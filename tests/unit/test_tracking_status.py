@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from homeward.domain.tracking_status import (
+from homeward.domain.tracking.status import (
     TERMINAL,
     NormalizedStatus,
     Reason,

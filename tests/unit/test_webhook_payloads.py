@@ -8,14 +8,14 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from homeward.domain.tracking_status import TrackingStatus
-from homeward.domain.webhook_payloads import FALLBACK_ID_PREFIX, Ignored, parse_webhook
-from homeward.domain.webhook_signatures import (
+from homeward.domain.shared.webhook_signatures import (
     verify_aftership,
     verify_easypost,
     verify_generic,
     verify_shippo,
 )
+from homeward.domain.tracking.payloads import FALLBACK_ID_PREFIX, Ignored, parse_webhook
+from homeward.domain.tracking.status import TrackingStatus
 from homeward.errors import MalformedRequest, Unprocessable, WebhookSignatureInvalid
 from homeward.models.tracking import PROVIDERS, CarrierUpdate
 from hypothesis import HealthCheck, given, settings

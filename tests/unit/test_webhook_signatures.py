@@ -9,7 +9,7 @@ import unicodedata
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from homeward.domain.webhook_signatures import (
+from homeward.domain.shared.webhook_signatures import (
     WebhookSignatureInvalid,
     verify_aftership,
     verify_easypost,

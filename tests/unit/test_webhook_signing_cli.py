@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from homeward.domain.webhook_payloads import parse_webhook
-from homeward.domain.webhook_signatures import verify
+from homeward.domain.shared.webhook_signatures import verify
+from homeward.domain.tracking.payloads import parse_webhook
 from homeward.errors import WebhookSignatureInvalid
 
 from infra.webhook_signing import LOCAL_SECRETS, main

@@ -8,7 +8,7 @@ from functools import cache
 from homeward.adapters.carriers import carrier_for
 from homeward.adapters.secrets import secret_json
 from homeward.config import LabelsSettings
-from homeward.domain.carriers import Carrier
+from homeward.domain.labels.ports import Carrier
 from homeward.errors import DependencyFailed
 
 

@@ -15,7 +15,7 @@ from email.utils import formataddr, make_msgid
 from botocore.exceptions import BotoCoreError, ClientError
 
 from homeward.adapters.aws import client
-from homeward.domain.notification_service import SendRejected, SendThrottled
+from homeward.domain.notifications.service import SendRejected, SendThrottled
 
 _THROTTLED = {"TooManyRequestsException", "Throttling", "ThrottlingException", "LimitExceededException"}
 _TRANSIENT = _THROTTLED | {"InternalFailure", "ServiceUnavailable", "InternalError"}

@@ -280,7 +280,7 @@ def read_json_body(app: APIGatewayHttpResolver) -> None:
     that is not valid base64, not UTF-8, nested deeper than MAX_DEPTH or not JSON is 400. The
     parsed value is handed to Powertools' validation as the event's `json_body`.
     """
-    from homeward.domain.json_input import load_json
+    from homeward.domain.shared.json_input import load_json
 
     route = app.context.get("_route")
     if route is None or not route.dependant.body_params:
@@ -315,7 +315,7 @@ def bearer_token(app: APIGatewayHttpResolver) -> str | None:
 def api_key_gate(secret_id: str) -> Gate:
     """A gate admitting requests with a valid merchant API key (Bearer or X-Api-Key)."""
     from homeward.adapters.secrets import secret_values
-    from homeward.domain.auth import check_api_key
+    from homeward.domain.access.auth import check_api_key
 
     def require_api_key(app: APIGatewayHttpResolver) -> None:
         presented = bearer_token(app) or app.current_event.headers.get("x-api-key")
@@ -333,14 +333,14 @@ class PortalAuth:
 
     def tokens(self):
         from homeward.adapters.secrets import secret_values
-        from homeward.domain.tokens import PortalTokens
+        from homeward.domain.access.tokens import PortalTokens
 
         return PortalTokens(secret_values(self._secret_id), self._ttl)
 
     def links(self):
         """The signer of unsubscribe and survey links: the same keys, other purposes (salts)."""
         from homeward.adapters.secrets import secret_values
-        from homeward.domain.notifications import LinkTokens
+        from homeward.domain.notifications.rules import LinkTokens
 
         return LinkTokens(secret_values(self._secret_id))
 

@@ -9,7 +9,7 @@ from homeward.adapters.carrier_config import configured_carrier
 from homeward.adapters.dynamodb.returns import LabelClaims
 from homeward.adapters.policy import load_policy
 from homeward.config import LabelsSettings, load_settings
-from homeward.domain import labels
+from homeward.domain.labels import service as labels
 from homeward.observability import logger, metrics
 
 settings = load_settings(LabelsSettings)

@@ -21,8 +21,8 @@ from homeward.adapters.policy import load_policy
 from homeward.adapters.queues import back_off
 from homeward.adapters.storage import LabelFiles
 from homeward.config import LabelsSettings, load_settings
-from homeward.domain import labels
-from homeward.domain.carriers import Carrier, CarrierUnavailable
+from homeward.domain.labels import service as labels
+from homeward.domain.labels.ports import Carrier, CarrierUnavailable
 from homeward.errors import DependencyFailed
 from homeward.observability import logger, metrics
 

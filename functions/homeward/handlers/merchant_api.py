@@ -18,7 +18,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from homeward.adapters.aws import client
 from homeward.adapters.dynamodb.orders import OrdersTable
 from homeward.config import MerchantApiSettings, load_settings
-from homeward.domain import orders
+from homeward.domain.orders import rules as orders
 from homeward.errors import NotFound
 from homeward.handlers.api import ERROR_RESPONSES, OrderIdPath, api_key_gate, create_app, error_docs
 from homeward.models.orders import OrderIn, UpsertOutcome

@@ -29,16 +29,16 @@ from homeward.adapters.notify import build_email, send_email, send_sms, sms_opte
 from homeward.adapters.queues import back_off, come_back_in
 from homeward.adapters.secrets import secret_values
 from homeward.config import NotificationsSettings, load_settings
-from homeward.domain.notification_context import PortalLinks, build_context
-from homeward.domain.notification_service import (
+from homeward.domain.notifications.context import PortalLinks, build_context
+from homeward.domain.notifications.rules import LinkTokens
+from homeward.domain.notifications.service import (
     Deferred,
     Outgoing,
     SendRejected,
     SendThrottled,
     notify,
 )
-from homeward.domain.notifications import LinkTokens
-from homeward.domain.orders import email_fingerprint
+from homeward.domain.orders.rules import email_fingerprint
 from homeward.errors import DependencyFailed
 from homeward.models.orders import Order
 from homeward.models.returns import ReturnRecord

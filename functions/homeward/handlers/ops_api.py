@@ -22,8 +22,8 @@ from homeward.adapters.aws import client
 from homeward.adapters.dynamodb.returns import ReturnsTable
 from homeward.adapters.policy import load_policy
 from homeward.config import OpsApiSettings, load_settings
-from homeward.domain import return_service
-from homeward.domain.states import Actor, ReturnStatus
+from homeward.domain.returns import service as return_service
+from homeward.domain.returns.states import Actor, ReturnStatus
 from homeward.errors import Conflict, Unprocessable
 from homeward.handlers.api import (
     ERROR_RESPONSES,
@@ -250,7 +250,7 @@ def _idempotent_refund():
 
     @idempotent_function(data_keyword_argument="command", config=config, persistence_store=persistence)
     def refund_by_hand(command: dict) -> dict:
-        from homeward.domain import refund_service
+        from homeward.domain.refunds import service as refund_service
         from homeward.models.refunds import ManualRefundRequest
 
         record, left = refund_service.refund_by_hand(
@@ -333,7 +333,7 @@ def refund_by_hand(
 def retry_refunds(
     rma: RmaPath, request: RetryRequest, x_actor: ActorHeader = None
 ) -> Response[MoneyMovementAccepted]:
-    from homeward.domain import refund_service
+    from homeward.domain.refunds import service as refund_service
 
     refunds_store = _refund_store()
     record, left = refund_service.retry_failed(
@@ -362,7 +362,7 @@ def retry_refunds(
 def settle_exchange(
     rma: RmaPath, request: ExchangeRequest, x_actor: ActorHeader = None
 ) -> Response[MoneyMovementAccepted]:
-    from homeward.domain import refund_service
+    from homeward.domain.refunds import service as refund_service
 
     refunds_store = _refund_store()
     record, left = refund_service.settle_exchange(

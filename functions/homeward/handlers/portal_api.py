@@ -20,8 +20,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from homeward.adapters.aws import client
 from homeward.adapters.dynamodb.orders import OrdersTable
 from homeward.config import PortalApiSettings, load_settings
-from homeward.domain import auth, orders
-from homeward.domain.tokens import GiftClaim
+from homeward.domain.access import auth
+from homeward.domain.access.tokens import GiftClaim
+from homeward.domain.orders import rules as orders
 from homeward.errors import NotFound, TooManyRequests, Unauthorized
 from homeward.handlers.api import (
     ERROR_RESPONSES,
@@ -275,7 +276,7 @@ def _parcels():
     },
 )
 def get_tracking(order_id: OrderIdPath) -> OrderTracking:
-    from homeward.domain.tracking import parcel_view
+    from homeward.domain.tracking.updates import parcel_view
 
     claims = portal.require_order(app, order_id)
     parcels = sorted(
@@ -288,7 +289,7 @@ def get_tracking(order_id: OrderIdPath) -> OrderTracking:
 def _hidden_returns(order_id: str, claims) -> set[str]:
     """The returns this session may not see (a gift's return and its buyer; see visible_to)."""
     from homeward.adapters.dynamodb.returns import ReturnsTable
-    from homeward.domain.return_service import visible_to
+    from homeward.domain.returns.service import visible_to
 
     records = ReturnsTable(client("dynamodb"), settings.table_name).returns_for_order(order_id)
     return {r.rma for r in records if not visible_to(r, claims.gift)}

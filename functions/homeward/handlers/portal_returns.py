@@ -20,8 +20,9 @@ from homeward.adapters.dynamodb.returns import ReturnsTable
 from homeward.adapters.policy import load_policy
 from homeward.adapters.storage import LabelFiles, presigned_photo_post
 from homeward.config import PortalReturnsSettings, load_settings
-from homeward.domain import refunds, return_service
-from homeward.domain.states import Actor
+from homeward.domain.refunds import rules as refunds
+from homeward.domain.returns import service as return_service
+from homeward.domain.returns.states import Actor
 from homeward.errors import NotFound
 from homeward.handlers.api import (
     ERROR_RESPONSES,
@@ -322,7 +323,7 @@ def get_label(
     },
 )
 def get_qr_code(order_id: OrderIdPath, rma: RmaPath) -> Response[str]:
-    from homeward.domain.label_render import qr_svg  # segno only for this route
+    from homeward.domain.labels.render import qr_svg  # segno only for this route
 
     record, _ = _for_claims(order_id, rma, portal.require_order(app, order_id))
     payload = return_service.drop_off_code(record)

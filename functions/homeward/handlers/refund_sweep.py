@@ -15,7 +15,7 @@ from homeward.adapters.dynamodb.refunds import RefundsTable
 from homeward.adapters.payments.providers import configured_providers
 from homeward.adapters.policy import load_policy
 from homeward.config import PaymentsSettings, load_settings
-from homeward.domain import refund_service
+from homeward.domain.refunds import service as refund_service
 from homeward.handlers.refund_metrics import emit
 from homeward.observability import logger, metrics
 

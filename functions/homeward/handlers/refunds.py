@@ -28,7 +28,7 @@ from homeward.adapters.payments.providers import configured_providers
 from homeward.adapters.policy import load_policy
 from homeward.adapters.queues import back_off
 from homeward.config import PaymentsSettings, load_settings
-from homeward.domain import refund_service
+from homeward.domain.refunds import service as refund_service
 from homeward.errors import DependencyFailed
 from homeward.handlers.refund_metrics import emit
 from homeward.observability import logger, metrics

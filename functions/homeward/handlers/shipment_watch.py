@@ -13,7 +13,7 @@ from homeward.adapters.aws import client
 from homeward.adapters.dynamodb.tracking import TrackingTable
 from homeward.adapters.policy import load_policy
 from homeward.config import TrackingSettings, load_settings
-from homeward.domain import tracking_service
+from homeward.domain.tracking import service as tracking_service
 from homeward.observability import logger, metrics
 
 settings = load_settings(TrackingSettings)

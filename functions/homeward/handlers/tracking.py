@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from homeward.adapters.aws import client
 from homeward.adapters.dynamodb.tracking import TrackingTable
 from homeward.config import TrackingSettings, load_settings
-from homeward.domain import tracking_service
+from homeward.domain.tracking import service as tracking_service
 from homeward.observability import logger, metrics
 
 settings = load_settings(TrackingSettings)

@@ -20,8 +20,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from homeward.adapters.aws import client
 from homeward.adapters.dynamodb.tracking import TrackingTable
 from homeward.config import WebhooksSettings, load_settings
-from homeward.domain.webhook_payloads import Ignored, parse_webhook
-from homeward.domain.webhook_signatures import verify
+from homeward.domain.shared.webhook_signatures import verify
+from homeward.domain.tracking.payloads import Ignored, parse_webhook
 from homeward.errors import NotFound, WebhookSignatureInvalid
 from homeward.handlers.api import ERROR_RESPONSES, create_app, error_docs, raw_body
 from homeward.models.tracking import PROVIDERS, WebhookAck

@@ -73,7 +73,7 @@ class VoidResult(BaseModel):
 
 
 class LabelContent(BaseModel):
-    """Everything printed on a 4x6 in return label (homeward.domain.label_render draws it).
+    """Everything printed on a 4x6 in return label (homeward.domain.labels.render draws it).
 
     The parcel goes from the shopper (`sender`) to the warehouse (`recipient`). Text is drawn
     in fonts with Latin coverage: other scripts are transliterated (e.g. Cyrillic to Latin).

@@ -1,6 +1,6 @@
 """Tracking models: one carrier update in the normalized vocabulary, and a tracked parcel.
 
-`CarrierUpdate` is what every provider's webhook body becomes (domain/webhook_payloads.py);
+`CarrierUpdate` is what every provider's webhook body becomes (domain/tracking/payloads.py);
 `Shipment` is the parcel as Homeward knows it (one item per tracking number);
 `ParcelView` is what a shopper sees on `GET /portal/orders/{orderId}/tracking`.
 """
@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from homeward.domain.tracking_status import TrackingStatus
+from homeward.domain.tracking.status import TrackingStatus
 
 Provider = Literal["easypost", "shippo", "aftership", "generic"]
 PROVIDERS: tuple[str, ...] = ("easypost", "shippo", "aftership", "generic")

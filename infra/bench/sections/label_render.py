@@ -7,7 +7,7 @@ format, the formats interleaved so machine noise spreads evenly. Median and p99 
 Cold: `--label-cold-runs` fresh children each import the renderer and draw the first PDF, PNG and
 ZPL - the first PDF pays for importing reportlab and loading the fonts, the first PNG for Pillow's
 font loading. `models` is pydantic + homeward.models.labels, which any handler has imported
-already; `import` is homeward.domain.label_render on top of that (its heavy libraries are
+already; `import` is homeward.domain.labels.render on top of that (its heavy libraries are
 imported lazily). Measured twice: with .pyc files, and compiling from source (an empty
 PYTHONPYCACHEPREFIX), as a Lambda artifact built without a python3.13 would.
 

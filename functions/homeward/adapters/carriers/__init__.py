@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterable, Mapping
 
 from homeward.adapters.carriers._http import CONNECT_TIMEOUT, READ_TIMEOUT, HttpSettings
-from homeward.domain.carriers import Carrier
+from homeward.domain.labels.ports import Carrier
 
 CARRIERS = ("sandbox", "easypost", "shippo")
 API_KEY_ENV = {"easypost": "EASYPOST_API_KEY", "shippo": "SHIPPO_API_KEY"}

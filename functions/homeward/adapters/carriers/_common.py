@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from urllib.parse import quote
 
-from homeward.domain.carriers import CarrierRejected, CarrierUnavailable
+from homeward.domain.labels.ports import CarrierRejected, CarrierUnavailable
 from homeward.models.labels import LabelAddress
 
 # ISO 4217 minor-unit exponents that are not 2. Everything else the carriers quote (USD, CAD,

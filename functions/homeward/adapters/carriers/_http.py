@@ -25,7 +25,7 @@ from urllib.parse import urlencode, urlsplit
 
 import urllib3
 
-from homeward.domain.carriers import CarrierRejected, CarrierUnavailable
+from homeward.domain.labels.ports import CarrierRejected, CarrierUnavailable
 
 log = logging.getLogger("homeward.carriers")
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from homeward.adapters.carriers._common import Offer, address, choose_offer, inches, parse_timestamp, segment
 from homeward.adapters.carriers._http import HttpSettings, JsonApi
-from homeward.domain.carriers import CarrierRejected, CarrierUnavailable
+from homeward.domain.labels.ports import CarrierRejected, CarrierUnavailable
 from homeward.models.labels import LabelFormat, LabelRequest, PurchasedLabel, VoidResult
 
 BASE_URL = "https://api.easypost.com/v2"

@@ -4,7 +4,7 @@ Idempotent by construction: everything that identifies a label is derived from t
 `reference` - the provider id is a hash of it and the tracking number is
 `sandbox_tracking_number(reference)` - so buying twice with one reference can only ever
 produce the same label, never a second one. The price comes from a fixed table by service
-level. The files are drawn locally by `homeward.domain.label_render` from the request's data,
+level. The files are drawn locally by `homeward.domain.labels.render` from the request's data,
 which travels with the label in `PurchasedLabel.content` (addresses, weight, RMA - nothing
 secret).
 
@@ -24,7 +24,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
-from homeward.domain.carriers import CarrierRejected
+from homeward.domain.labels.ports import CarrierRejected
 from homeward.models.labels import LabelContent, LabelFormat, LabelRequest, PurchasedLabel, VoidResult
 
 DISPLAY_NAME = "Homeward Sandbox"
@@ -78,7 +78,7 @@ class SandboxCarrier:
                 f"(postal code {UNDELIVERABLE_POSTAL_CODE})",
                 details={"provider": "sandbox", "reason": "refused"},
             )
-        from homeward.domain.label_render import sandbox_tracking_number
+        from homeward.domain.labels.render import sandbox_tracking_number
 
         tracking = sandbox_tracking_number(request.reference)
         service = f"{DISPLAY_NAME} {level.title()}"
@@ -129,7 +129,7 @@ class SandboxCarrier:
                 "(it returns the same label)",
                 details={"provider": "sandbox", "reason": "unknown_label"},
             )
-        from homeward.domain.label_render import render_label
+        from homeward.domain.labels.render import render_label
 
         return render_label(content, label_format)
 

@@ -17,8 +17,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from homeward.adapters.dynamodb import n_attr, s_attr, translate_error, utc_iso
 from homeward.adapters.dynamodb.orders import OrdersTable
 from homeward.adapters.dynamodb.returns import ReturnsTable, read_return
-from homeward.domain.notification_service import ClaimBusy
-from homeward.domain.notifications import Preferences
+from homeward.domain.notifications.rules import Preferences
+from homeward.domain.notifications.service import ClaimBusy
 from homeward.models.orders import Order
 from homeward.models.returns import ReturnRecord, TimelineEntry
 

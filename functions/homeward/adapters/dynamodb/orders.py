@@ -16,7 +16,7 @@ from homeward.adapters.dynamodb import (
     translate_error,
     utc_iso,
 )
-from homeward.domain.orders import email_fingerprint, normalize_order_number
+from homeward.domain.orders.rules import email_fingerprint, normalize_order_number
 from homeward.errors import Conflict
 from homeward.models.orders import Order, OrderIn, UpsertOutcome
 
@@ -136,7 +136,7 @@ class OrdersTable:
     # ---- sign-in attempts ----------------------------------------------------------------
 
     def failures(self, keys: list[str], window_start: int):
-        from homeward.domain.auth import Failures
+        from homeward.domain.access.auth import Failures
 
         request = {
             self._table: {

@@ -153,7 +153,7 @@ class ReturnsTable:
 
     def keyed_submit(self, order_id: str, idempotency_key: str):
         """What this order's Idempotency-Key created, if anything (one consistent GetItem)."""
-        from homeward.domain.return_service import KeyedSubmit
+        from homeward.domain.returns.service import KeyedSubmit
 
         try:
             item = self._ddb.get_item(
@@ -384,7 +384,7 @@ class LabelClaims:
         self._returns = ReturnsTable(client, table_name)
 
     def claim_label(self, rma: str, reference: str, *, now: datetime, lease_until: datetime):
-        from homeward.domain.labels import Claim
+        from homeward.domain.labels.service import Claim
 
         try:
             result = self._ddb.update_item(

@@ -38,7 +38,7 @@ from homeward.adapters.dynamodb import (
     translate_error,
     utc_iso,
 )
-from homeward.domain.tracking_status import TERMINAL
+from homeward.domain.tracking.status import TERMINAL
 from homeward.errors import NotFound
 from homeward.models.tracking import CarrierUpdate, Direction, Shipment
 

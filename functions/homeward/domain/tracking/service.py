@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from homeward.domain import returns as return_rules
-from homeward.domain import tracking
-from homeward.domain.states import Actor, ParcelState
-from homeward.domain.webhook_payloads import Ignored, parse_webhook
+from homeward.domain.returns import rules as return_rules
+from homeward.domain.returns.states import Actor, ParcelState
+from homeward.domain.tracking import updates as tracking
+from homeward.domain.tracking.payloads import Ignored, parse_webhook
 from homeward.errors import Conflict, HomewardError
 from homeward.models.returns import ReturnRecord, TimelineEntry
 from homeward.models.tracking import CarrierUpdate, Direction, Shipment, normalize_tracking_number

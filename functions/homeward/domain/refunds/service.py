@@ -23,9 +23,9 @@ from homeward.adapters.payments import (
     ProviderUnavailable,
     RefundRequest,
 )
-from homeward.domain import refunds
-from homeward.domain.refunds import MoneyChange, Rejection, Report
-from homeward.domain.states import OPEN_MOVEMENT
+from homeward.domain.refunds import rules as refunds
+from homeward.domain.refunds.rules import MoneyChange, Rejection, Report
+from homeward.domain.returns.states import OPEN_MOVEMENT
 from homeward.errors import Conflict, DependencyFailed, NotFound
 from homeward.models.orders import Order
 from homeward.models.policy import ReturnPolicy

@@ -23,8 +23,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from homeward.domain.states import ParcelState
-from homeward.domain.tracking_status import TERMINAL, Decision, TrackingStatus, should_apply
+from homeward.domain.returns.states import ParcelState
+from homeward.domain.tracking.status import TERMINAL, Decision, TrackingStatus, should_apply
 from homeward.models.tracking import (
     MAX_CHECKPOINTS,
     CarrierUpdate,

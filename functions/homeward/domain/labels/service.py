@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
-from homeward.domain import returns as return_rules
-from homeward.domain.carriers import Carrier, CarrierRejected
-from homeward.domain.states import Actor, ParcelState
+from homeward.domain.labels.ports import Carrier, CarrierRejected
+from homeward.domain.returns import rules as return_rules
+from homeward.domain.returns.states import Actor, ParcelState
 from homeward.errors import Conflict, DependencyFailed
 from homeward.models.labels import LabelAddress, LabelFormat, LabelRequest, PurchasedLabel
 from homeward.models.orders import Order

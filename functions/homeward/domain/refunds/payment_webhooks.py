@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from homeward.domain.json_input import load_json
+from homeward.domain.shared.json_input import load_json
 from homeward.errors import MalformedRequest, Unprocessable
 
 # Event types whose data.object is a refund (charge.refund.updated too: it is the refund).

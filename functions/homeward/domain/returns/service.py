@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from homeward.domain import returns
-from homeward.domain.eligibility import GIFT_RESOLUTION, eligibility, for_gift_recipient
-from homeward.domain.orders import email_fingerprint
-from homeward.domain.states import SHOPPER_CAN_CANCEL, Actor, ParcelState
+from homeward.domain.orders.rules import email_fingerprint
+from homeward.domain.returns import rules as returns
+from homeward.domain.returns.eligibility import GIFT_RESOLUTION, eligibility, for_gift_recipient
+from homeward.domain.returns.states import SHOPPER_CAN_CANCEL, Actor, ParcelState
 from homeward.errors import Conflict, NotFound, Unprocessable
 from homeward.models.orders import Order
 from homeward.models.policy import ReturnPolicy

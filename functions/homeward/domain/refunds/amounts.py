@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
-from homeward.domain.eligibility import order_discount_shares
-from homeward.domain.money import LineAmounts, allocate, floor_share, line_amounts, percent_of
-from homeward.domain.returns import price
+from homeward.domain.refunds.money import LineAmounts, allocate, floor_share, line_amounts, percent_of
+from homeward.domain.returns.eligibility import order_discount_shares
+from homeward.domain.returns.rules import price
 from homeward.errors import Conflict, Unprocessable
 from homeward.models.orders import Order, Payment
 from homeward.models.policy import ReturnPolicy

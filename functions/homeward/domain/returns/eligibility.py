@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from homeward.domain.money import allocate, line_amounts
+from homeward.domain.refunds.money import allocate, line_amounts
 from homeward.models.orders import Order, OrderLine
 from homeward.models.policy import ReturnPolicy
 from homeward.models.returns import Eligibility, FeePreview, LineEligibility

@@ -1,12 +1,12 @@
 """Webhook bodies -> `CarrierUpdate`: one pure reader per provider envelope, raw bytes in.
 
 `parse_webhook(provider, body, headers, received_at=...)` runs after the signature check
-(domain/webhook_signatures.py) on the same raw bytes. It returns a `CarrierUpdate` for a
+(domain/shared/webhook_signatures.py) on the same raw bytes. It returns a `CarrierUpdate` for a
 tracking event, `Ignored` for any other event type the provider may send to the same URL,
 and raises only `MalformedRequest` (400: not UTF-8, not JSON, not a JSON object) or
 `Unprocessable` (422: the provider's documented shape is not there; `details["errors"]` is a
 list of `{"loc": [...], "msg": ..., "type": ...}`). Unknown status values never fail: the
-normalizers in domain/tracking_status.py return `recognized=False` and `raw_status` keeps the
+normalizers in domain/tracking/status.py return `recognized=False` and `raw_status` keeps the
 provider's own value ("status" or "status/sub-status") for the log.
 
 Envelope models are lenient on purpose: providers add fields without notice, so unknown
@@ -106,8 +106,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from homeward.domain.json_input import load_json
-from homeward.domain.tracking_status import (
+from homeward.domain.shared.json_input import load_json
+from homeward.domain.tracking.status import (
     NormalizedStatus,
     TrackingStatus,
     normalize_aftership,

@@ -11,10 +11,10 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from homeward.domain.eligibility import line_eligibility, order_discount_shares
-from homeward.domain.money import line_amounts, percent_of
-from homeward.domain.orders import email_fingerprint
-from homeward.domain.states import (
+from homeward.domain.orders.rules import email_fingerprint
+from homeward.domain.refunds.money import line_amounts, percent_of
+from homeward.domain.returns.eligibility import line_eligibility, order_discount_shares
+from homeward.domain.returns.states import (
     RELEASES_QUANTITIES,
     Actor,
     MoneyState,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from homeward.domain.notifications import (
+from homeward.domain.notifications.rules import (
     Preferences,
     Recipient,
     channels_for,
@@ -25,13 +25,13 @@ from homeward.domain.notifications import (
     message_for,
     sms_send_at,
 )
-from homeward.domain.orders import email_fingerprint
+from homeward.domain.orders.rules import email_fingerprint
 from homeward.errors import Conflict
 from homeward.models.orders import Order
 from homeward.models.returns import ReturnRecord, TimelineEntry
 
 if TYPE_CHECKING:
-    from homeward.domain.returns import Change
+    from homeward.domain.returns.rules import Change
 
 
 class NotifyStore(Protocol):
@@ -206,8 +206,8 @@ def gift_view(order: Order, record: ReturnRecord) -> Order:
 def failure_note(record: ReturnRecord, delivery: Delivery, *, now: datetime) -> Change:
     """The return with a staff-only timeline entry saying a message could not be delivered."""
     # Imported here: the return rules (policy, pricing) are needed only for this rare write.
-    from homeward.domain.returns import add_note
-    from homeward.domain.states import Actor
+    from homeward.domain.returns.rules import add_note
+    from homeward.domain.returns.states import Actor
 
     return add_note(
         record,

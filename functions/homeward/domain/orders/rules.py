@@ -6,7 +6,7 @@ import hashlib
 from datetime import datetime
 from typing import Protocol
 
-from homeward.domain.pii import mask_email, mask_phone
+from homeward.domain.shared.pii import mask_email, mask_phone
 from homeward.errors import NotFound
 from homeward.models.orders import (
     Order,

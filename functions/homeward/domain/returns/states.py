@@ -275,7 +275,7 @@ def render_markdown() -> str:
     lines = [
         "# Return states",
         "",
-        "Generated from `functions/homeward/domain/states.py` by `make docs`; a test fails if",
+        "Generated from `functions/homeward/domain/returns/states.py` by `make docs`; a test fails if",
         "this file and the code disagree. Any other change is refused with `409` and the",
         "current state.",
         "",

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from homeward.domain.orders import email_fingerprint, normalize_order_number
+from homeward.domain.orders.rules import email_fingerprint, normalize_order_number
 from homeward.errors import TooManyRequests, Unauthorized
 from homeward.models.orders import Order, PortalSession, SignInRequest
 from homeward.models.portal import GiftSignInRequest, SignInLinkRequest

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Literal
 
-from homeward.domain import returns as return_rules
-from homeward.domain.refund_amounts import RefundRules, final_amount, split_across_payments
-from homeward.domain.states import (
+from homeward.domain.refunds.amounts import RefundRules, final_amount, split_across_payments
+from homeward.domain.returns import rules as return_rules
+from homeward.domain.returns.states import (
     OPEN_MOVEMENT,
     Actor,
     MoneyState,

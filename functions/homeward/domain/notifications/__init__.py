@@ -1,0 +1,1 @@
+"""Telling the shopper: which event says what, the message context, and sending once per channel."""

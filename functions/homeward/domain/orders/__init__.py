@@ -1,0 +1,1 @@
+"""Orders as the shop reports them: identity, change detection, the shopper's view."""

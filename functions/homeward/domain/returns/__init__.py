@@ -1,0 +1,1 @@
+"""Returns: eligibility, creation, the state machine, and the use cases over them."""

@@ -1,0 +1,1 @@
+"""Pure helpers every capability uses: strict JSON input, PII masking, webhook signature checks."""
