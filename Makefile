@@ -84,9 +84,13 @@ $(CHECKOV_STAMP): $(UV)
 checkov: $(CHECKOV_STAMP)
 	$(CHECKOV) -f template.yaml --framework cloudformation --skip-download --compact --quiet
 
+# Static checks (CI runs them too): ruff (with complexity C901 <= 10), formatting, types (mypy over
+# functions/homeward), no function over 50 lines, and the layers' import contracts (import-linter).
 lint: setup
 	$(VENV)/bin/ruff check functions infra tests
 	$(VENV)/bin/ruff format --check functions infra tests
+	$(VENV)/bin/mypy
+	$(PY) -m infra.function_length functions/homeward
 
 openapi: setup
 	$(PY) -m infra.openapi
