@@ -28,7 +28,7 @@ help:
 	@echo "make build    sam build for arm64 / python3.13 without Docker"
 	@echo "make deploy   sam build + sam deploy + the portal's files to S3/CloudFront (CONFIG_ENV=prod)"
 	@echo "make bench    cold-start, memory and AWS-call figures"
-	@echo "make docs     regenerate the OpenAPI document and docs/return-states.md"
+	@echo "make docs     regenerate the OpenAPI document, docs/return-states.md and docs/data-model.md"
 
 # uv in a private venv, then the locked project environment. Re-runs only when inputs change.
 $(UV):
@@ -95,9 +95,11 @@ lint: setup
 openapi: setup
 	$(PY) -m infra.openapi
 
-# Generated documents: the OpenAPI description and the return state machine (tests fail when stale).
+# Generated documents: the OpenAPI description, the return state machine and the table's data model
+# (tests fail when stale).
 docs: openapi
 	$(PY) -m infra.state_docs
+	$(PY) -m infra.data_model
 
 # Runtime dependencies, pinned from uv.lock, for functions/Makefile (tests/infra checks they are in sync).
 requirements: $(UV)

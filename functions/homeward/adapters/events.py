@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from homeward.adapters.dynamodb import keys
 from homeward.errors import DependencyFailed
 
 
@@ -13,10 +14,9 @@ def event_attributes(image: dict) -> dict[str, str]:
     Deduplication downstream uses `event_id`: the subject (RMA or tracking number) plus the
     item's sequence is unique and stable across stream retries.
     """
-    subject = image["pk"].split("#", 1)[1]  # the RMA or the tracking number
     attributes = {
         "type": image["type"],
-        "event_id": f"{subject}:{image['sk'].removeprefix('EVENT#')}",
+        "event_id": keys.event_id_from(image["pk"], image["sk"]),
         "order_id": image["order_id"],
         "status": image["status"],
     }

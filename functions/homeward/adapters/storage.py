@@ -1,8 +1,32 @@
-"""S3: presigned uploads for return photos (the bucket stays private)."""
+"""S3: presigned uploads for return photos and label files (the buckets stay private).
+
+This module owns the objects' keys: `photos/<order_id>/<32 hex>.<ext>` in the photos bucket
+(only the shopper of that order may upload there), `labels/<rma>/label.<format>` in the labels
+bucket.
+"""
 
 from __future__ import annotations
 
+import uuid
+
 from homeward.adapters.aws import client
+
+_PHOTOS = "photos/"
+
+
+def photo_key(order_id: str, content_type: str) -> str:
+    """A new, unguessable key for one photo of an order (`image/jpeg` is stored as `.jpg`)."""
+    extension = content_type.split("/")[1].replace("jpeg", "jpg")
+    return f"{_PHOTOS}{order_id}/{uuid.uuid4().hex}.{extension}"
+
+
+def is_photo_of(key: str, order_id: str) -> bool:
+    """Whether a photo key belongs to this order's uploads."""
+    return key.startswith(f"{_PHOTOS}{order_id}/")
+
+
+def label_key(rma: str, label_format: str) -> str:
+    return f"labels/{rma}/label.{label_format.lower()}"
 
 
 def presigned_photo_post(bucket: str, key: str, content_type: str, *, max_bytes: int, expires: int) -> dict:
@@ -28,7 +52,7 @@ class LabelFiles:
     def store(self, rma: str, files: dict[str, bytes]) -> dict[str, str]:
         keys = {}
         for label_format, body in files.items():
-            key = f"labels/{rma}/label.{label_format.lower()}"
+            key = label_key(rma, label_format)
             client("s3").put_object(
                 Bucket=self._bucket,
                 Key=key,

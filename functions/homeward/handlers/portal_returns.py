@@ -7,7 +7,6 @@ needs the portal token of this very order.
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -18,7 +17,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from homeward.adapters.aws import client
 from homeward.adapters.dynamodb.returns import ReturnsTable
 from homeward.adapters.policy import load_policy
-from homeward.adapters.storage import LabelFiles, presigned_photo_post
+from homeward.adapters.storage import LabelFiles, photo_key, presigned_photo_post
 from homeward.config import PortalReturnsSettings, load_settings
 from homeward.domain.refunds import rules as refunds
 from homeward.domain.returns import service as return_service
@@ -174,8 +173,7 @@ def preview_return(order_id: OrderIdPath, request: ReturnRequest) -> ReturnPrevi
 )
 def create_photo_upload(order_id: OrderIdPath, upload: PhotoUploadRequest) -> PhotoUpload:
     portal.require_order(app, order_id)
-    extension = upload.content_type.split("/")[1].replace("jpeg", "jpg")
-    key = f"photos/{order_id}/{uuid.uuid4().hex}.{extension}"
+    key = photo_key(order_id, upload.content_type)
     expires = 900
     post = presigned_photo_post(
         settings.photos_bucket, key, upload.content_type, max_bytes=settings.photo_max_bytes, expires=expires

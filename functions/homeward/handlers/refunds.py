@@ -16,13 +16,9 @@ from datetime import UTC, datetime
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
 
 from homeward.adapters.aws import client
+from homeward.adapters.dynamodb.idempotency import Idempotency
 from homeward.adapters.dynamodb.refunds import RefundsTable
 from homeward.adapters.payments.providers import configured_providers
 from homeward.adapters.policy import load_policy
@@ -37,18 +33,13 @@ settings = load_settings(PaymentsSettings)
 store = RefundsTable(client("dynamodb"), settings.table_name)
 providers = configured_providers(settings)
 processor = BatchProcessor(event_type=EventType.SQS)
-idempotency = IdempotencyConfig(event_key_jmespath="event_id", expires_after_seconds=24 * 3600)
-persistence = DynamoDBPersistenceLayer(
-    table_name=settings.table_name,
-    key_attr="pk",
-    sort_key_attr="sk",
-    static_pk_value="IDEMPOTENCY#refunds",
-    expiry_attr="expires_at",  # the table's TTL attribute: old records clean themselves up
-    boto3_client=client("dynamodb"),
+once = Idempotency(
+    settings.table_name, "refunds", event_key_jmespath="event_id", expires_after_seconds=24 * 3600
 )
+idempotency = once.config
 
 
-@idempotent_function(data_keyword_argument="event", config=idempotency, persistence_store=persistence)
+@once.function(data_keyword_argument="event")
 def handle_event(event: dict) -> dict:
     outcome = refund_service.process(
         event["rma"],

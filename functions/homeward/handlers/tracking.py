@@ -20,6 +20,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from homeward.adapters.aws import client
+from homeward.adapters.dynamodb import keys
 from homeward.adapters.dynamodb.tracking import TrackingTable
 from homeward.config import TrackingSettings, load_settings
 from homeward.domain.tracking import service as tracking_service
@@ -45,7 +46,7 @@ def handle(record: DynamoDBRecord) -> None:
     now = datetime.now(UTC)
     if entity == "webhook" and image.get("status") == "received":
         stored = tracking_service.StoredWebhook(
-            webhook_id=image["pk"].removeprefix("WEBHOOK#"),
+            webhook_id=keys.webhook_id_from(image["pk"]),
             provider=image["provider"],
             event_id=image["event_id"],
             body=image["body"],
@@ -74,7 +75,7 @@ def handle(record: DynamoDBRecord) -> None:
         shipments = [
             (s["tracking_number"], s.get("carrier")) for s in json.loads(image["doc"]).get("shipments", [])
         ]
-        order_id = image["pk"].removeprefix("ORDER#")
+        order_id = keys.order_id_from(image["pk"])
         counts = tracking_service.register_order_shipments(order_id, shipments, store=store, now=now)
         metrics.add_metric(name="ParcelsRegistered", unit="Count", value=counts["registered"])
         if counts["taken"]:

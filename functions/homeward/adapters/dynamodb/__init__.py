@@ -1,26 +1,13 @@
-"""DynamoDB: the only module that reads or writes the Homeward table.
+"""DynamoDB: the only package that reads or writes the Homeward table.
 
-Single-table design (documented in docs/architecture.md and above the table in template.yaml):
+The single table's entities, keys, indexes and access patterns: docs/data-model.md, generated
+from `keys.ENTITIES` (`make docs`). Every key is built and parsed in `keys`; no other module
+spells a key prefix.
 
-    entity          pk                         sk                index keys
-    order           ORDER#<order_id>           ORDER             gsi1: ORDERNO#<number> / ORDER#<order_id>
-    sign-in tries   ATTEMPTS#<order-client:N:C | client:C>  W#<window start>  -
-    idempotency     IDEMP#<order_id>#<key>     IDEMP             -
-    sign-in link    SIGNIN#<nonce>             EVENT#1 / USED    -
-    return          RETURN#<rma>               RETURN            gsi1: CUSTOMER#<email fp> / RETURN#<created>
-                                                               gsi2: RETURNS#<status> / <created>#<rma>
-    return event    RETURN#<rma>               EVENT#<seq:06d>   -
-
-The order item also carries `reserved_<line_id>` (units of that line held by open returns)
-and `return_rmas` (a string set). Access patterns: get an order by id (GetItem); find
-orders by the number a shopper types (Query gsi1, projecting only the email fingerprint);
-count failed sign-ins per (order number, client) and per client in a fixed window (BatchGetItem,
-UpdateItem ADD; TTL removes old windows); a return with its timeline (one Query on its
-partition); an order's returns (GetItem + BatchGetItem); returns by status and date for
-ops (Query gsi2, paginated); a customer's returns in the last 90 days (Query gsi1, COUNT).
-
-Modules: `orders` (orders and sign-in attempts), `returns` (returns, timelines,
-reservations). This package's modules are the only code that talks to DynamoDB.
+Modules: `orders` (orders, sign-in attempts and links), `returns` (returns, timelines,
+reservations, label claims), `refunds` (ledger, money movements, store credit), `tracking`
+(webhook inbox, parcels), `notifications` (sends, preferences, feedback), `idempotency`
+(Powertools idempotency on the table), `pages` (opaque pagination cursors).
 
 Every create is conditional and every change carries a version or content condition;
 `ClientError` becomes a domain error in `translate_error` and nowhere else.
@@ -29,13 +16,16 @@ Every create is conditional and every change carries a version or content condit
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from homeward.adapters.dynamodb import keys
+from homeward.adapters.dynamodb.keys import GSI1, GSI2
 from homeward.errors import Conflict, DependencyFailed, HomewardError
 
-GSI1 = "gsi1"
-GSI2 = "gsi2"
+__all__ = ["GSI1", "GSI2", "RESERVED", "keys"]
+
 RESERVED = "reserved_"
 
 
@@ -51,6 +41,11 @@ def conditional_write(call, action: str) -> bool:
     except BotoCoreError as exc:
         raise translate_error(exc, action) from exc
     return True
+
+
+def refused_item(exc: ClientError) -> dict:
+    """The item a refused conditional write found (ReturnValuesOnConditionCheckFailure=ALL_OLD)."""
+    return cast(dict, exc.response).get("Item") or {}
 
 
 def translate_error(exc: ClientError | BotoCoreError, action: str) -> HomewardError:
@@ -86,7 +81,7 @@ def batch_get_all(ddb, table: str, keys: list[dict], action: str, **options) -> 
     items: list[dict] = []
     try:
         for start in range(0, len(keys), 100):
-            request = {table: {"Keys": keys[start : start + 100], **options}}
+            request: dict | None = {table: {"Keys": keys[start : start + 100], **options}}
             while request:
                 result = ddb.batch_get_item(RequestItems=request)
                 items += result.get("Responses", {}).get(table, [])
@@ -132,4 +127,4 @@ def n_attr(value: int) -> dict:
 
 
 def order_key(order_id: str) -> dict:
-    return {"pk": s_attr(f"ORDER#{order_id}"), "sk": s_attr("ORDER")}
+    return keys.order(order_id)

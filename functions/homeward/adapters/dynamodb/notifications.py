@@ -1,11 +1,6 @@
 """Notifications in the table: a record per (event, channel) written before sending, customer
-preferences, and survey answers.
-
-    entity          pk                     sk              notes
-    notification    NOTIFY#<dedupe key>    CH#<channel>    status sending|sent|failed|undeliverable|
-                                                           deferred|retry; TTL 90 days
-    preferences     PREFS#<email fp>       PREFS           email_opt_out, sms_opt_in, sms_opt_out
-    feedback        FEEDBACK#<rma>         FEEDBACK        rating 1-5, comment (gsi1 FEEDBACK#<yyyy-mm>)
+preferences, and survey answers (keys and indexes: docs/data-model.md). A notification's
+status: sending | sent | failed | undeliverable | deferred | retry; kept 90 days (TTL).
 """
 
 from __future__ import annotations
@@ -14,7 +9,7 @@ from datetime import datetime, timedelta
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from homeward.adapters.dynamodb import n_attr, s_attr, translate_error, utc_iso
+from homeward.adapters.dynamodb import keys, n_attr, refused_item, s_attr, translate_error, utc_iso
 from homeward.adapters.dynamodb.orders import OrdersTable
 from homeward.adapters.dynamodb.returns import ReturnsTable, read_return
 from homeward.domain.notifications.rules import Preferences
@@ -28,14 +23,6 @@ KEEP = timedelta(days=90)
 # the message may be claimed again. The price is a possible second copy if the death came
 # after the send - better than never telling them. A younger one is an attempt in progress.
 STALE_SENDING = timedelta(seconds=60)
-
-
-def _notify_key(event_id: str, channel: str) -> dict:
-    return {"pk": s_attr(f"NOTIFY#{event_id}"), "sk": s_attr(f"CH#{channel}")}
-
-
-def _prefs_key(customer_fp: str) -> dict:
-    return {"pk": s_attr(f"PREFS#{customer_fp}"), "sk": s_attr("PREFS")}
 
 
 class NotificationsTable:
@@ -62,7 +49,7 @@ class NotificationsTable:
         (or just died); the caller retries later, when it is sent or stale.
         """
         item = {
-            **_notify_key(event_id, channel),
+            **keys.notification(event_id, channel),
             "entity": s_attr("notification"),
             "kind": s_attr(kind),
             "status": s_attr(status),
@@ -90,7 +77,7 @@ class NotificationsTable:
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                if exc.response.get("Item", {}).get("status", {}).get("S") == "sending":
+                if refused_item(exc).get("status", {}).get("S") == "sending":
                     raise ClaimBusy(f"{event_id} {channel} is being sent") from exc
                 return False
             raise translate_error(exc, "claim notification") from exc
@@ -110,7 +97,7 @@ class NotificationsTable:
         try:
             self._ddb.update_item(
                 TableName=self._table,
-                Key=_notify_key(event_id, channel),
+                Key=keys.notification(event_id, channel),
                 UpdateExpression=expression,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
@@ -121,7 +108,7 @@ class NotificationsTable:
     def status(self, event_id: str, channel: str) -> str | None:
         try:
             item = self._ddb.get_item(
-                TableName=self._table, Key=_notify_key(event_id, channel), ConsistentRead=True
+                TableName=self._table, Key=keys.notification(event_id, channel), ConsistentRead=True
             ).get("Item")
         except (ClientError, BotoCoreError) as exc:
             raise translate_error(exc, "read notification") from exc
@@ -129,7 +116,9 @@ class NotificationsTable:
 
     def preferences(self, customer_fp: str) -> Preferences:
         try:
-            item = self._ddb.get_item(TableName=self._table, Key=_prefs_key(customer_fp)).get("Item") or {}
+            item = (
+                self._ddb.get_item(TableName=self._table, Key=keys.preferences(customer_fp)).get("Item") or {}
+            )
         except (ClientError, BotoCoreError) as exc:
             raise translate_error(exc, "read preferences") from exc
         return Preferences(
@@ -144,7 +133,7 @@ class NotificationsTable:
         try:
             self._ddb.update_item(
                 TableName=self._table,
-                Key=_prefs_key(customer_fp),
+                Key=keys.preferences(customer_fp),
                 UpdateExpression="SET #n = :v, entity = :e, updated_at = :at",
                 ExpressionAttributeNames={"#n": name},
                 ExpressionAttributeValues={
@@ -166,8 +155,8 @@ class NotificationsTable:
             ":o": s_attr(order_id),
             ":r": n_attr(rating),
             ":at": s_attr(utc_iso(now)),
-            ":g1": s_attr(f"FEEDBACK#{utc_iso(now)[:7]}"),
-            ":g1s": s_attr(f"{utc_iso(now)}#{rma}"),
+            ":g1": s_attr(keys.feedback_gsi1pk(utc_iso(now)[:7])),
+            ":g1s": s_attr(keys.feedback_gsi1sk(utc_iso(now), rma)),
         }
         expression = (
             "SET entity = :e, rma = :rma, order_id = :o, rating = :r, #at = :at, gsi1pk = :g1, gsi1sk = :g1s"
@@ -181,7 +170,7 @@ class NotificationsTable:
             # UpdateItem (not PutItem): the portal function writes nothing else whole.
             self._ddb.update_item(
                 TableName=self._table,
-                Key={"pk": s_attr(f"FEEDBACK#{rma}"), "sk": s_attr("FEEDBACK")},
+                Key=keys.feedback(rma),
                 UpdateExpression=expression,
                 ExpressionAttributeNames={"#at": "at", "#c": "comment"},
                 ExpressionAttributeValues=values,
@@ -191,9 +180,7 @@ class NotificationsTable:
 
     def feedback(self, rma: str) -> dict | None:
         try:
-            item = self._ddb.get_item(
-                TableName=self._table, Key={"pk": s_attr(f"FEEDBACK#{rma}"), "sk": s_attr("FEEDBACK")}
-            ).get("Item")
+            item = self._ddb.get_item(TableName=self._table, Key=keys.feedback(rma)).get("Item")
         except (ClientError, BotoCoreError) as exc:
             raise translate_error(exc, "read feedback") from exc
         if not item:

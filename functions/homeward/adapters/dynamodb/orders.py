@@ -10,6 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from homeward.adapters.dynamodb import (
     GSI1,
     conditional_write,
+    keys,
     n_attr,
     order_key,
     s_attr,
@@ -38,42 +39,7 @@ class OrdersTable:
         UpdateItem (not PutItem) so attributes written by other parts of Homeward on the same
         item survive the shop's updates.
         """
-        values = {
-            ":doc": s_attr(order.model_dump_json()),
-            ":h": s_attr(content_hash),
-            ":zero": n_attr(0),
-            ":one": n_attr(1),
-            ":no": s_attr(order.order_number),
-            ":g1pk": s_attr(f"ORDERNO#{normalize_order_number(order.order_number)}"),
-            ":g1sk": s_attr(f"ORDER#{order_id}"),
-            ":fp": s_attr(email_fingerprint(order.customer.email)),
-            ":now": s_attr(utc_iso(now)),
-            ":entity": s_attr("order"),
-        }
-        update = (
-            "SET doc = :doc, content_hash = :h, version = if_not_exists(version, :zero) + :one, "
-            "order_number = :no, gsi1pk = :g1pk, gsi1sk = :g1sk, email_fp = :fp, updated_at = :now, "
-            "created_at = if_not_exists(created_at, :now), entity = :entity"
-        )
-        # The stream hands orders whose parcels changed to TrackingFunction, which registers them.
-        # Imported here: the tracking models cost ~40 ms to import, and readers of orders (e.g.
-        # NotificationsFunction) never write one.
-        from homeward.models.tracking import normalize_tracking_number
-
-        numbers = sorted({normalize_tracking_number(s.tracking_number) for s in order.shipments})
-        if numbers:
-            values[":ship"] = s_attr(",".join(numbers))
-            update += ", shipments_key = :ship"
-        condition = "attribute_not_exists(pk) OR content_hash <> :h"
-        if order.updated_at is not None:
-            values[":su"] = s_attr(utc_iso(order.updated_at))
-            update += ", source_updated_at = :su"
-            condition = (
-                "attribute_not_exists(pk) OR (content_hash <> :h AND "
-                "(attribute_not_exists(source_updated_at) OR source_updated_at <= :su))"
-            )
-        if not numbers:
-            update += " REMOVE shipments_key"
+        update, condition, values = _order_update(order_id, order, content_hash=content_hash, now=now)
         key = order_key(order_id)
         try:
             result = self._ddb.update_item(
@@ -88,24 +54,27 @@ class OrdersTable:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise translate_error(exc, "store order") from exc
-            current = exc.response.get("Item") or self._get_item(
-                key, "content_hash, version, source_updated_at"
-            )
-            if current and current.get("content_hash", {}).get("S") == content_hash:
-                return UpsertOutcome(
-                    order_id=order_id, version=int(current["version"]["N"]), result="unchanged"
-                )
-            stored_at = (current or {}).get("source_updated_at", {}).get("S")
-            raise Conflict(
-                "A newer version of this order is already stored",
-                details={"reason": "stale_update", "stored_updated_at": stored_at},
-            ) from exc
+            return self._refused_upsert(order_id, key, exc, content_hash=content_hash)
         except BotoCoreError as exc:
             raise translate_error(exc, "store order") from exc
         old = result.get("Attributes", {})
         if "version" not in old:
             return UpsertOutcome(order_id=order_id, version=1, result="created")
         return UpsertOutcome(order_id=order_id, version=int(old["version"]["N"]) + 1, result="updated")
+
+    def _refused_upsert(
+        self, order_id: str, key: dict, exc: ClientError, *, content_hash: str
+    ) -> UpsertOutcome:
+        """The condition refused the write: a re-send of the stored content, or a stale update."""
+        held = exc.response.get("Item")  # type: ignore[typeddict-item]
+        current = held or self._get_item(key, "content_hash, version, source_updated_at")
+        if current and current.get("content_hash", {}).get("S") == content_hash:
+            return UpsertOutcome(order_id=order_id, version=int(current["version"]["N"]), result="unchanged")
+        stored_at = (current or {}).get("source_updated_at", {}).get("S")
+        raise Conflict(
+            "A newer version of this order is already stored",
+            details={"reason": "stale_update", "stored_updated_at": stored_at},
+        ) from exc
 
     def get_order(self, order_id: str) -> Order | None:
         item = self._get_item(order_key(order_id), "doc, version, updated_at")
@@ -123,24 +92,24 @@ class OrdersTable:
                 TableName=self._table,
                 IndexName=GSI1,
                 KeyConditionExpression="gsi1pk = :pk",
-                ExpressionAttributeValues={":pk": s_attr(f"ORDERNO#{normalized_number}")},
+                ExpressionAttributeValues={":pk": s_attr(keys.order_number_gsi1pk(normalized_number))},
                 Limit=10,
             )
         except (ClientError, BotoCoreError) as exc:
             raise translate_error(exc, "find order") from exc
         return [
-            (item["gsi1sk"]["S"].removeprefix("ORDER#"), item.get("email_fp", {}).get("S", ""))
+            (keys.order_id_from(item["gsi1sk"]["S"]), item.get("email_fp", {}).get("S", ""))
             for item in result.get("Items", [])
         ]
 
     # ---- sign-in attempts ----------------------------------------------------------------
 
-    def failures(self, keys: list[str], window_start: int):
+    def failures(self, subjects: list[str], window_start: int):
         from homeward.domain.access.auth import Failures
 
         request = {
             self._table: {
-                "Keys": [{"pk": s_attr(f"ATTEMPTS#{k}"), "sk": s_attr(f"W#{window_start}")} for k in keys],
+                "Keys": [keys.sign_in_attempts(k, window_start) for k in subjects],
                 "ProjectionExpression": "pk, failures, last_at",
                 "ConsistentRead": True,
             }
@@ -150,18 +119,18 @@ class OrdersTable:
         except (ClientError, BotoCoreError) as exc:
             raise translate_error(exc, "read sign-in attempts") from exc
         return {
-            item["pk"]["S"].removeprefix("ATTEMPTS#"): Failures(
+            keys.attempts_subject_from(item["pk"]["S"]): Failures(
                 count=int(item["failures"]["N"]), last_at=int(item.get("last_at", {"N": "0"})["N"])
             )
             for item in result.get("Responses", {}).get(self._table, [])
         }
 
-    def record_failure(self, keys: list[str], window_start: int, expires_at: int, *, now: int) -> None:
-        for key in keys:
+    def record_failure(self, subjects: list[str], window_start: int, expires_at: int, *, now: int) -> None:
+        for subject in subjects:
             try:
                 self._ddb.update_item(
                     TableName=self._table,
-                    Key={"pk": s_attr(f"ATTEMPTS#{key}"), "sk": s_attr(f"W#{window_start}")},
+                    Key=keys.sign_in_attempts(subject, window_start),
                     UpdateExpression="ADD failures :one SET expires_at = :exp, last_at = :now",
                     ExpressionAttributeValues={
                         ":one": n_attr(1),
@@ -188,8 +157,7 @@ class OrdersTable:
             "at": utc_iso(now),
         }
         item = {
-            "pk": s_attr(f"SIGNIN#{nonce}"),
-            "sk": s_attr("EVENT#1"),
+            **keys.sign_in_link(nonce),
             "entity": s_attr("event"),
             "type": s_attr("portal.sign_in_link"),
             "order_id": s_attr(order_id),
@@ -207,8 +175,7 @@ class OrdersTable:
     def use_sign_in_link(self, nonce: str, expires_epoch: int) -> bool:
         """Mark a link used (kept until it would have expired anyway); False if it was already."""
         item = {
-            "pk": s_attr(f"SIGNIN#{nonce}"),
-            "sk": s_attr("USED"),
+            **keys.sign_in_link_used(nonce),
             "expires_at": n_attr(expires_epoch + 86400),
         }
         return conditional_write(
@@ -228,3 +195,46 @@ class OrdersTable:
         except (ClientError, BotoCoreError) as exc:
             raise translate_error(exc, "read item") from exc
         return result.get("Item")
+
+
+def _order_update(
+    order_id: str, order: OrderIn, *, content_hash: str, now: datetime
+) -> tuple[str, str, dict]:
+    """(update expression, condition, values) of an order's upsert."""
+    values = {
+        ":doc": s_attr(order.model_dump_json()),
+        ":h": s_attr(content_hash),
+        ":zero": n_attr(0),
+        ":one": n_attr(1),
+        ":no": s_attr(order.order_number),
+        ":g1pk": s_attr(keys.order_number_gsi1pk(normalize_order_number(order.order_number))),
+        ":g1sk": s_attr(keys.order_gsi1sk(order_id)),
+        ":fp": s_attr(email_fingerprint(order.customer.email)),
+        ":now": s_attr(utc_iso(now)),
+        ":entity": s_attr("order"),
+    }
+    update = (
+        "SET doc = :doc, content_hash = :h, version = if_not_exists(version, :zero) + :one, "
+        "order_number = :no, gsi1pk = :g1pk, gsi1sk = :g1sk, email_fp = :fp, updated_at = :now, "
+        "created_at = if_not_exists(created_at, :now), entity = :entity"
+    )
+    # The stream hands orders whose parcels changed to TrackingFunction, which registers them.
+    # Imported here: the tracking models cost ~40 ms to import, and readers of orders (e.g.
+    # NotificationsFunction) never write one.
+    from homeward.models.tracking import normalize_tracking_number
+
+    numbers = sorted({normalize_tracking_number(s.tracking_number) for s in order.shipments})
+    if numbers:
+        values[":ship"] = s_attr(",".join(numbers))
+        update += ", shipments_key = :ship"
+    condition = "attribute_not_exists(pk) OR content_hash <> :h"
+    if order.updated_at is not None:
+        values[":su"] = s_attr(utc_iso(order.updated_at))
+        update += ", source_updated_at = :su"
+        condition = (
+            "attribute_not_exists(pk) OR (content_hash <> :h AND "
+            "(attribute_not_exists(source_updated_at) OR source_updated_at <= :su))"
+        )
+    if not numbers:
+        update += " REMOVE shipments_key"
+    return update, condition, values

@@ -1,12 +1,5 @@
-"""Refunds in the table: per-payment ledger items, money movement items and store credits.
-
-    entity          pk                       sk                  index keys
-    payment ledger  ORDER#<order_id>         PAYMENT#<payment>   -
-    money movement  RETURN#<rma>             MONEY#<seq:04d>     gsi1: MONEYLOG#<yyyy-mm> / <created>#..
-                                                                 gsi2: MONEY#open / <updated>#.. (while open)
-                                                                 gsi2: MONEY#recheck / <due>#.. (succeeded)
-    store credit    CREDIT#<code>            CREDIT              -
-    redemption      CREDIT#<code>            TX#<key>            -
+"""Refunds in the table: per-payment ledger items, money movement items and store credits
+(their keys and indexes: docs/data-model.md).
 
 The ledger item holds `captured`, `available`, `reserved` and `refunded` (minor units) with
 `available + reserved + refunded = captured` at all times. DynamoDB conditions cannot add, so
@@ -28,6 +21,7 @@ from homeward.adapters.dynamodb import (
     GSI1,
     GSI2,
     batch_get_all,
+    keys,
     n_attr,
     query_all,
     s_attr,
@@ -43,8 +37,8 @@ from homeward.models.orders import Order
 from homeward.models.refunds import LedgerBalance, MoneyMovement, StoreCredit
 from homeward.models.returns import ReturnRecord, TimelineEntry
 
-OPEN_INDEX_PK = "MONEY#open"
-RECHECK_INDEX_PK = "MONEY#recheck"
+OPEN_INDEX_PK = keys.MONEY_OPEN_GSI2PK
+RECHECK_INDEX_PK = keys.MONEY_RECHECK_GSI2PK
 
 # Ledger updates by kind: (update expression, condition). :cap, :zero only used by reserve.
 _LEDGER_UPDATES = {
@@ -60,14 +54,6 @@ _LEDGER_UPDATES = {
     "release": ("SET reserved = reserved - :amt, available = available + :amt", "reserved >= :amt"),
     "unsettle": ("SET refunded = refunded - :amt, available = available + :amt", "refunded >= :amt"),
 }
-
-
-def ledger_key(order_id: str, payment_id: str) -> dict:
-    return {"pk": s_attr(f"ORDER#{order_id}"), "sk": s_attr(f"PAYMENT#{payment_id}")}
-
-
-def credit_key(code: str) -> dict:
-    return {"pk": s_attr(f"CREDIT#{code}"), "sk": s_attr("CREDIT")}
 
 
 class RefundsTable:
@@ -90,10 +76,10 @@ class RefundsTable:
             "read order",
             TableName=self._table,
             KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": s_attr(f"ORDER#{order_id}")},
+            ExpressionAttributeValues={":pk": s_attr(keys.order_pk(order_id))},
             ConsistentRead=True,
         )
-        order_item = next((i for i in items if i["sk"]["S"] == "ORDER"), None)
+        order_item = next((i for i in items if i["sk"]["S"] == keys.ORDER_SK), None)
         if order_item is None:
             return None
         ledger = {
@@ -106,7 +92,7 @@ class RefundsTable:
                 currency=i["currency"]["S"],
             )
             for i in items
-            if i["sk"]["S"].startswith("PAYMENT#")
+            if keys.is_ledger_sk(i["sk"]["S"])
         }
         return order_from_item(order_id, order_item), ledger
 
@@ -123,7 +109,7 @@ class RefundsTable:
         try:
             self._ddb.update_item(
                 TableName=self._table,
-                Key={"pk": s_attr(f"RETURN#{rma}"), "sk": s_attr(f"MONEY#{seq:04d}")},
+                Key=keys.movement(rma, seq),
                 UpdateExpression="SET rechecked_at = :now REMOVE gsi2pk, gsi2sk",
                 ConditionExpression="gsi2pk = :recheck",
                 ExpressionAttributeValues={
@@ -149,15 +135,16 @@ class RefundsTable:
             )
         except (ClientError, BotoCoreError) as exc:
             raise translate_error(exc, action) from exc
-        return [(i["rma"]["S"], int(i["gsi2sk"]["S"].rsplit("#", 1)[1])) for i in page.get("Items", [])]
+        items = page.get("Items", [])
+        return [(i["rma"]["S"], keys.seq_from_movement_index_sk(i["gsi2sk"]["S"])) for i in items]
 
     def movements_between(self, since: datetime, until: datetime) -> list[dict]:
         """Every movement created in [since, until), oldest first: Query gsi1 per month, then
         BatchGetItem for the full items (gsi1 projects keys only)."""
-        keys: list[dict] = []
+        wanted: list[dict] = []
         lo, hi = utc_iso(since), utc_iso(until)
         for month in _months(since, until):
-            keys += [
+            wanted += [
                 {"pk": i["pk"], "sk": i["sk"]}
                 for i in query_all(
                     self._ddb,
@@ -166,19 +153,19 @@ class RefundsTable:
                     IndexName=GSI1,
                     KeyConditionExpression="gsi1pk = :pk AND gsi1sk BETWEEN :lo AND :hi",
                     ExpressionAttributeValues={
-                        ":pk": s_attr(f"MONEYLOG#{month}"),
+                        ":pk": s_attr(keys.money_log_gsi1pk(month)),
                         ":lo": s_attr(lo),
                         ":hi": s_attr(hi),
                     },
                 )
             ]
-        items = batch_get_all(self._ddb, self._table, keys, "list refunds")
+        items = batch_get_all(self._ddb, self._table, wanted, "list refunds")
         rows = [_movement_row(i) for i in items if i["created_at"]["S"] < hi]
         return sorted(rows, key=lambda r: (r["created_at"], r["rma"], r["seq"]))
 
     def get_credit(self, code: str) -> StoreCredit | None:
         try:
-            item = self._ddb.get_item(TableName=self._table, Key=credit_key(code), ConsistentRead=True).get(
+            item = self._ddb.get_item(TableName=self._table, Key=keys.credit(code), ConsistentRead=True).get(
                 "Item"
             )
         except (ClientError, BotoCoreError) as exc:
@@ -212,15 +199,14 @@ class RefundsTable:
         self, code: str, *, amount: int, currency: str, order_reference: str, key: str, now: datetime
     ) -> tuple[StoreCredit, bool]:
         """Take `amount` off a credit's balance once per idempotency key: (credit, applied now)."""
-        tx_sk = "TX#" + hashlib.sha256(key.encode()).hexdigest()[:32]
+        digest = hashlib.sha256(key.encode()).hexdigest()[:32]
         # The redemption record first: a replay must be recognised even if the balance is now low.
         items = [
             {
                 "Put": {
                     "TableName": self._table,
                     "Item": {
-                        "pk": s_attr(f"CREDIT#{code}"),
-                        "sk": s_attr(tx_sk),
+                        **keys.credit_redemption(code, digest),
                         "entity": s_attr("credit_redemption"),
                         "amount": n_attr(amount),
                         "currency": s_attr(currency),
@@ -230,46 +216,53 @@ class RefundsTable:
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             },
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": credit_key(code),
-                    "UpdateExpression": "SET balance = balance - :amt, updated_at = :now",
-                    "ConditionExpression": "attribute_exists(pk) AND balance >= :amt AND currency = :cur",
-                    "ExpressionAttributeValues": {
-                        ":amt": n_attr(amount),
-                        ":cur": s_attr(currency),
-                        ":now": s_attr(utc_iso(now)),
-                    },
-                }
-            },
+            self._balance_update(code, amount, currency, now),
         ]
         try:
             transact(
                 self._ddb, items, {0: "already_redeemed", 1: "insufficient_balance"}, "redeem store credit"
             )
         except Conflict as exc:
-            credit = self.get_credit(code)
-            if credit is None:
-                raise NotFound("No such store credit") from exc
-            if exc.details.get("reason") == "already_redeemed":
-                return credit, False
-            if credit.currency != currency:
-                raise Unprocessable(
-                    f"This credit is in {credit.currency}",
-                    details={"reason_codes": ["currency_mismatch"], "currency": credit.currency},
-                ) from exc
-            raise Conflict(
-                "The credit's balance is lower than the amount",
-                details={
-                    "reason": "insufficient_balance",
-                    "balance": credit.balance,
-                    "currency": credit.currency,
-                },
-            ) from exc
+            return self._refused_redemption(code, currency, exc), False
         credit = self.get_credit(code)
         assert credit is not None
         return credit, True
+
+    def _balance_update(self, code: str, amount: int, currency: str, now: datetime) -> dict:
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": keys.credit(code),
+                "UpdateExpression": "SET balance = balance - :amt, updated_at = :now",
+                "ConditionExpression": "attribute_exists(pk) AND balance >= :amt AND currency = :cur",
+                "ExpressionAttributeValues": {
+                    ":amt": n_attr(amount),
+                    ":cur": s_attr(currency),
+                    ":now": s_attr(utc_iso(now)),
+                },
+            }
+        }
+
+    def _refused_redemption(self, code: str, currency: str, exc: Conflict) -> StoreCredit:
+        """The credit when this key already redeemed it; otherwise why it refused (raised)."""
+        credit = self.get_credit(code)
+        if credit is None:
+            raise NotFound("No such store credit") from exc
+        if exc.details.get("reason") == "already_redeemed":
+            return credit
+        if credit.currency != currency:
+            raise Unprocessable(
+                f"This credit is in {credit.currency}",
+                details={"reason_codes": ["currency_mismatch"], "currency": credit.currency},
+            ) from exc
+        raise Conflict(
+            "The credit's balance is lower than the amount",
+            details={
+                "reason": "insufficient_balance",
+                "balance": credit.balance,
+                "currency": credit.currency,
+            },
+        ) from exc
 
     # ---- items ---------------------------------------------------------------------------------
 
@@ -277,7 +270,7 @@ class RefundsTable:
         """(rma, idempotency key) of the movement that created this provider refund, if ours."""
         try:
             item = self._ddb.get_item(
-                TableName=self._table, Key=provider_refund_key(provider, refund_id), ConsistentRead=True
+                TableName=self._table, Key=keys.provider_refund(provider, refund_id), ConsistentRead=True
             ).get("Item")
         except (ClientError, BotoCoreError) as exc:
             raise translate_error(exc, "read provider refund") from exc
@@ -285,7 +278,7 @@ class RefundsTable:
 
     def _provider_refund_put(self, record: ReturnRecord, movement: MoneyMovement) -> dict:
         item = {
-            **provider_refund_key(movement.provider, movement.provider_refund_id or ""),
+            **keys.provider_refund(movement.provider, movement.provider_refund_id or ""),
             "entity": s_attr("provider_refund"),
             "rma": s_attr(record.rma),
             "seq": n_attr(movement.seq),
@@ -296,8 +289,7 @@ class RefundsTable:
     def _movement_put(self, record: ReturnRecord, movement: MoneyMovement) -> dict:
         created, updated = utc_iso(movement.created_at), utc_iso(movement.updated_at)
         item = {
-            "pk": s_attr(f"RETURN#{record.rma}"),
-            "sk": s_attr(f"MONEY#{movement.seq:04d}"),
+            **keys.movement(record.rma, movement.seq),
             "entity": s_attr("money"),
             "rma": s_attr(record.rma),
             "order_id": s_attr(record.order_id),
@@ -310,17 +302,17 @@ class RefundsTable:
             "provider": s_attr(movement.provider),
             "created_at": s_attr(created),
             "updated_at": s_attr(updated),
-            "gsi1pk": s_attr(f"MONEYLOG#{created[:7]}"),
-            "gsi1sk": s_attr(f"{created}#{record.rma}#{movement.seq:04d}"),
+            "gsi1pk": s_attr(keys.money_log_gsi1pk(created[:7])),
+            "gsi1sk": s_attr(keys.movement_index_sk(created, record.rma, movement.seq)),
         }
         if movement.status in OPEN_MOVEMENT:
             item["gsi2pk"] = s_attr(OPEN_INDEX_PK)
-            item["gsi2sk"] = s_attr(f"{updated}#{record.rma}#{movement.seq:04d}")
+            item["gsi2sk"] = s_attr(keys.movement_index_sk(updated, record.rma, movement.seq))
         elif movement.status == "succeeded" and movement.kind == "refund" and movement.settled_at:
             # Read back once more when the provider's late-failure webhooks stop (the sweep).
             due = utc_iso(movement.settled_at + LATE_FAILURE_RECHECK)
             item["gsi2pk"] = s_attr(RECHECK_INDEX_PK)
-            item["gsi2sk"] = s_attr(f"{due}#{record.rma}#{movement.seq:04d}")
+            item["gsi2sk"] = s_attr(keys.movement_index_sk(due, record.rma, movement.seq))
         return {"Put": {"TableName": self._table, "Item": item}}
 
     def _ledger_update(self, order_id: str, op: LedgerOp) -> dict:
@@ -339,7 +331,7 @@ class RefundsTable:
         return {
             "Update": {
                 "TableName": self._table,
-                "Key": ledger_key(order_id, op.payment_id),
+                "Key": keys.ledger(order_id, op.payment_id),
                 "UpdateExpression": expression,
                 "ConditionExpression": condition,
                 "ExpressionAttributeValues": values,
@@ -352,7 +344,7 @@ class RefundsTable:
             "Put": {
                 "TableName": self._table,
                 "Item": {
-                    **credit_key(issue.code),
+                    **keys.credit(issue.code),
                     "entity": s_attr("store_credit"),
                     "code": s_attr(issue.code),
                     "issued": n_attr(issue.amount),
@@ -419,7 +411,3 @@ def _credit(item: dict) -> StoreCredit:
         order_id=item["order_id"]["S"],
         issued_at=item["issued_at"]["S"],
     )
-
-
-def provider_refund_key(provider: str, refund_id: str) -> dict:
-    return {"pk": s_attr(f"PROVIDER_REFUND#{provider}#{refund_id}"), "sk": s_attr("REFUND")}

@@ -12,14 +12,17 @@ from homeward.adapters.dynamodb import (
     GSI2,
     RESERVED,
     batch_get_all,
+    keys,
     n_attr,
     order_key,
     query_all,
+    refused_item,
     s_attr,
     transact,
     translate_error,
     utc_iso,
 )
+from homeward.adapters.dynamodb.pages import decode_cursor, encode_cursor
 from homeward.models.orders import Order
 from homeward.models.returns import ReturnRecord, TimelineEntry
 
@@ -53,8 +56,8 @@ class ReturnsTable:
                 IndexName=GSI1,
                 KeyConditionExpression="gsi1pk = :pk AND gsi1sk >= :since",
                 ExpressionAttributeValues={
-                    ":pk": s_attr(f"CUSTOMER#{customer_fp}"),
-                    ":since": s_attr(f"RETURN#{utc_iso(since)}"),
+                    ":pk": s_attr(keys.customer_gsi1pk(customer_fp)),
+                    ":since": s_attr(keys.return_gsi1sk(utc_iso(since))),
                 },
                 Select="COUNT",
             )
@@ -66,11 +69,11 @@ class ReturnsTable:
         self, rma: str, *, with_timeline: bool = False
     ) -> tuple[ReturnRecord, list[TimelineEntry]] | None:
         """A return and (optionally) its timeline, from one Query of its partition."""
-        values = {":pk": s_attr(f"RETURN#{rma}")}
+        values = {":pk": s_attr(keys.return_pk(rma))}
         condition = "pk = :pk"
         if not with_timeline:
             condition += " AND sk = :sk"
-            values[":sk"] = s_attr("RETURN")
+            values[":sk"] = s_attr(keys.RETURN_SK)
         items = query_all(
             self._ddb,
             "read return",
@@ -79,13 +82,11 @@ class ReturnsTable:
             ExpressionAttributeValues=values,
             ConsistentRead=True,
         )
-        record = next((i for i in items if i["sk"]["S"] == "RETURN"), None)
+        record = next((i for i in items if i["sk"]["S"] == keys.RETURN_SK), None)
         if record is None:
             return None
         timeline = [
-            TimelineEntry.model_validate_json(i["doc"]["S"])
-            for i in items
-            if i["sk"]["S"].startswith("EVENT#")
+            TimelineEntry.model_validate_json(i["doc"]["S"]) for i in items if keys.is_event_sk(i["sk"]["S"])
         ]
         return return_from_item(record), sorted(timeline, key=lambda e: e.seq)
 
@@ -103,17 +104,18 @@ class ReturnsTable:
             rmas = sorted(item.get("return_rmas", {}).get("SS", []))
         except (ClientError, BotoCoreError) as exc:
             raise translate_error(exc, "list returns") from exc
-        keys = [return_key(r) for r in rmas]
-        items = batch_get_all(self._ddb, self._table, keys, "list returns", ConsistentRead=True)
+        wanted = [keys.return_(r) for r in rmas]
+        items = batch_get_all(self._ddb, self._table, wanted, "list returns", ConsistentRead=True)
         records = [return_from_item(i) for i in items]
         return sorted(records, key=lambda r: r.created_at)
 
     def returns_by_status(
-        self, status: str, *, since: datetime | None, until: datetime | None, limit: int, cursor: dict | None
-    ) -> tuple[list[dict], dict | None]:
-        """A page of return summaries in one status, newest first, from gsi2 (no scans)."""
+        self, status: str, *, since: datetime | None, until: datetime | None, limit: int, cursor: str | None
+    ) -> tuple[list[dict], str | None]:
+        """A page of return summaries in one status, newest first, from gsi2 (no scans), and the
+        next page's cursor (opaque; Unprocessable(invalid_cursor) for one that is not ours)."""
         condition = "gsi2pk = :pk"
-        values = {":pk": s_attr(f"RETURNS#{status}")}
+        values = {":pk": s_attr(keys.returns_by_status_gsi2pk(status))}
         if since or until:
             condition += " AND gsi2sk BETWEEN :lo AND :hi"
             values[":lo"] = s_attr(utc_iso(since) if since else "0")
@@ -126,8 +128,9 @@ class ReturnsTable:
             "ScanIndexForward": False,
             "Limit": limit,
         }
-        if cursor:
-            kwargs["ExclusiveStartKey"] = cursor
+        start = decode_cursor(cursor)
+        if start:
+            kwargs["ExclusiveStartKey"] = start
         try:
             page = self._ddb.query(**kwargs)
         except (ClientError, BotoCoreError) as exc:
@@ -147,7 +150,7 @@ class ReturnsTable:
             }
             for i in page.get("Items", [])
         ]
-        return rows, page.get("LastEvaluatedKey")
+        return rows, encode_cursor(page.get("LastEvaluatedKey"))
 
     # ---- writes ------------------------------------------------------------------------------
 
@@ -157,7 +160,7 @@ class ReturnsTable:
 
         try:
             item = self._ddb.get_item(
-                TableName=self._table, Key=keyed_submit_key(order_id, idempotency_key), ConsistentRead=True
+                TableName=self._table, Key=keys.keyed_submit(order_id, idempotency_key), ConsistentRead=True
             ).get("Item")
         except (ClientError, BotoCoreError) as exc:
             raise translate_error(exc, "read idempotency key") from exc
@@ -186,29 +189,8 @@ class ReturnsTable:
         bought. Raises Conflict("quantities_changed"), Conflict("return_exists") (the RMA is
         taken) or Conflict("idempotency_key_used") (this order's key already made a return).
         """
-        names, values, sets, conditions = {}, {":rma": {"SS": [record.rma]}}, [], ["attribute_exists(pk)"]
-        for index, line in enumerate(record.lines):
-            names[f"#r{index}"] = f"{RESERVED}{line.line_id}"
-            before = reserved_before.get(line.line_id, 0)
-            values[f":n{index}"] = n_attr(before + line.quantity)
-            values[f":p{index}"] = n_attr(before)
-            sets.append(f"#r{index} = :n{index}")
-            conditions.append(
-                f"(attribute_not_exists(#r{index}) OR #r{index} = :p{index})"
-                if before == 0
-                else f"#r{index} = :p{index}"
-            )
         items = [
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": order_key(record.order_id),
-                    "UpdateExpression": f"SET {', '.join(sets)} ADD return_rmas :rma",
-                    "ConditionExpression": " AND ".join(conditions),
-                    "ExpressionAttributeNames": names,
-                    "ExpressionAttributeValues": values,
-                }
-            },
+            self._reserve_update(record, reserved_before),
             {
                 "Put": {
                     "TableName": self._table,
@@ -218,23 +200,7 @@ class ReturnsTable:
             },
         ]
         if idempotency_key:
-            items.append(
-                {
-                    "Put": {
-                        "TableName": self._table,
-                        "Item": {
-                            **keyed_submit_key(record.order_id, idempotency_key),
-                            "entity": s_attr("idempotency_key"),
-                            "order_id": s_attr(record.order_id),
-                            "idempotency_key": s_attr(idempotency_key),
-                            "rma": s_attr(record.rma),
-                            "request_hash": s_attr(record.request_hash),
-                            "created_at": s_attr(utc_iso(record.created_at)),
-                        },
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                    }
-                }
-            )
+            items.append(self._keyed_submit_put(record, idempotency_key))
         items += [self._event_put(record, event) for event in events]
         reasons = {0: "quantities_changed", 1: "return_exists"}
         if idempotency_key:
@@ -299,13 +265,56 @@ class ReturnsTable:
 
     # ---- helpers -------------------------------------------------------------------------------
 
+    def _reserve_update(self, record: ReturnRecord, reserved_before: dict[str, int]) -> dict:
+        """The order update holding the return's quantities, conditioned on each line's counter
+        still being what the caller read; it also adds the RMA to `return_rmas`."""
+        names, values, sets, conditions = {}, {":rma": {"SS": [record.rma]}}, [], ["attribute_exists(pk)"]
+        for index, line in enumerate(record.lines):
+            names[f"#r{index}"] = f"{RESERVED}{line.line_id}"
+            before = reserved_before.get(line.line_id, 0)
+            values[f":n{index}"] = n_attr(before + line.quantity)
+            values[f":p{index}"] = n_attr(before)
+            sets.append(f"#r{index} = :n{index}")
+            conditions.append(
+                f"(attribute_not_exists(#r{index}) OR #r{index} = :p{index})"
+                if before == 0
+                else f"#r{index} = :p{index}"
+            )
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": order_key(record.order_id),
+                "UpdateExpression": f"SET {', '.join(sets)} ADD return_rmas :rma",
+                "ConditionExpression": " AND ".join(conditions),
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        }
+
+    def _keyed_submit_put(self, record: ReturnRecord, idempotency_key: str) -> dict:
+        """The item naming the return an order's Idempotency-Key created (once)."""
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": {
+                    **keys.keyed_submit(record.order_id, idempotency_key),
+                    "entity": s_attr("idempotency_key"),
+                    "order_id": s_attr(record.order_id),
+                    "idempotency_key": s_attr(idempotency_key),
+                    "rma": s_attr(record.rma),
+                    "request_hash": s_attr(record.request_hash),
+                    "created_at": s_attr(utc_iso(record.created_at)),
+                },
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+
     def _event_put(self, record: ReturnRecord, event: TimelineEntry) -> dict:
         return {
             "Put": {
                 "TableName": self._table,
                 "Item": {
-                    "pk": s_attr(f"RETURN#{record.rma}"),
-                    "sk": s_attr(f"EVENT#{event.seq:06d}"),
+                    **keys.return_event(record.rma, event.seq),
                     "entity": s_attr("event"),
                     "type": s_attr(event.type),
                     "rma": s_attr(record.rma),
@@ -329,19 +338,10 @@ def order_from_item(order_id: str, item: dict) -> Order:
     return Order.model_validate(document)
 
 
-def keyed_submit_key(order_id: str, idempotency_key: str) -> dict:
-    """`#` is in neither alphabet (ExternalId, Idempotency-Key), so the pair maps to one key."""
-    return {"pk": s_attr(f"IDEMP#{order_id}#{idempotency_key}"), "sk": s_attr("IDEMP")}
-
-
-def return_key(rma: str) -> dict:
-    return {"pk": s_attr(f"RETURN#{rma}"), "sk": s_attr("RETURN")}
-
-
 def _return_item(record: ReturnRecord) -> dict:
     created = utc_iso(record.created_at)
     return {
-        **return_key(record.rma),
+        **keys.return_(record.rma),
         "entity": s_attr("return"),
         "doc": s_attr(record.model_dump_json()),
         "version": n_attr(record.version),
@@ -355,10 +355,10 @@ def _return_item(record: ReturnRecord) -> dict:
         "units": n_attr(sum(line.quantity for line in record.lines)),
         "created_at": s_attr(created),
         "updated_at": s_attr(utc_iso(record.updated_at)),
-        "gsi1pk": s_attr(f"CUSTOMER#{record.customer_fp}"),
-        "gsi1sk": s_attr(f"RETURN#{created}"),
-        "gsi2pk": s_attr(f"RETURNS#{record.status}"),
-        "gsi2sk": s_attr(f"{created}#{record.rma}"),
+        "gsi1pk": s_attr(keys.customer_gsi1pk(record.customer_fp)),
+        "gsi1sk": s_attr(keys.return_gsi1sk(created)),
+        "gsi2pk": s_attr(keys.returns_by_status_gsi2pk(record.status)),
+        "gsi2sk": s_attr(keys.return_gsi2sk(created, record.rma)),
     }
 
 
@@ -369,7 +369,7 @@ def return_from_item(item: dict) -> ReturnRecord:
 def read_return(ddb, table: str, rma: str) -> ReturnRecord | None:
     """One consistent GetItem of a return (without its timeline)."""
     try:
-        item = ddb.get_item(TableName=table, Key=return_key(rma), ConsistentRead=True).get("Item")
+        item = ddb.get_item(TableName=table, Key=keys.return_(rma), ConsistentRead=True).get("Item")
     except (ClientError, BotoCoreError) as exc:
         raise translate_error(exc, "read return") from exc
     return return_from_item(item) if item else None
@@ -389,7 +389,7 @@ class LabelClaims:
         try:
             result = self._ddb.update_item(
                 TableName=self._table,
-                Key=_label_key(rma),
+                Key=keys.label_claim(rma),
                 UpdateExpression=(
                     "SET label_reference = :ref, lease_until = :lease, #state = :purchasing, "
                     "entity = :entity ADD attempts :one"
@@ -413,7 +413,7 @@ class LabelClaims:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise translate_error(exc, "claim label") from exc
-            held = exc.response.get("Item") or {}
+            held = refused_item(exc)
             return Claim("purchased" if held.get("state", {}).get("S") == "purchased" else "busy")
         except BotoCoreError as exc:
             raise translate_error(exc, "claim label") from exc
@@ -426,7 +426,7 @@ class LabelClaims:
         claim = {
             "Update": {
                 "TableName": self._table,
-                "Key": _label_key(record.rma),
+                "Key": keys.label_claim(record.rma),
                 "UpdateExpression": "SET #state = :purchased, tracking_number = :tracking REMOVE lease_until",
                 "ConditionExpression": "#state = :purchasing AND label_reference = :ref",
                 "ExpressionAttributeNames": {"#state": "state"},
@@ -469,7 +469,7 @@ class LabelClaims:
         drop = {
             "Delete": {
                 "TableName": self._table,
-                "Key": _label_key(record.rma),
+                "Key": keys.label_claim(record.rma),
                 "ConditionExpression": "#state = :purchasing",
                 "ExpressionAttributeNames": {"#state": "state"},
                 "ExpressionAttributeValues": {":purchasing": s_attr("purchasing")},
@@ -488,7 +488,7 @@ class LabelClaims:
             IndexName=GSI2,
             KeyConditionExpression="gsi2pk = :pk AND gsi2sk < :before",
             ExpressionAttributeValues={
-                ":pk": s_attr("RETURNS#label_issued"),
+                ":pk": s_attr(keys.returns_by_status_gsi2pk("label_issued")),
                 ":before": s_attr(utc_iso(created_before)),
             },
             ProjectionExpression="rma",
@@ -504,7 +504,3 @@ class LabelClaims:
 
     def save_change(self, record, events, *, expected_version: int, release: dict[str, int]) -> None:
         self._returns.save_change(record, events, expected_version=expected_version, release=release)
-
-
-def _label_key(rma: str) -> dict:
-    return {"pk": s_attr(f"RETURN#{rma}"), "sk": s_attr("LABEL")}

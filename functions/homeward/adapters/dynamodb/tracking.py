@@ -1,11 +1,4 @@
-"""Webhook inbox and tracked parcels on the Homeward table.
-
-    entity          pk                   sk              index keys
-    webhook         WEBHOOK#<id>         WEBHOOK         gsi2: WEBHOOKS#<status> / <received_at>#<id>
-                                                         gsi1 (parked only): PARKED#<tn> / <received_at>#<id>
-    shipment        SHIPMENT#<tn>        SHIPMENT        gsi1: PARCELS#<order_id> / <direction>#<tn>
-                                                         gsi2 (watched only): SHIPMENTS#active / <last>#<tn>
-    shipment event  SHIPMENT#<tn>        EVENT#<v>#<i>   (the outbox, like return events)
+"""Webhook inbox and tracked parcels on the Homeward table (keys and indexes: docs/data-model.md).
 
 The inbox item is the durable acknowledgement: one conditional PutItem both de-duplicates
 (the key is derived from the provider's event id) and hands the event to the stream, which
@@ -31,13 +24,16 @@ from homeward.adapters.dynamodb import (
     GSI2,
     batch_get_all,
     conditional_write,
+    keys,
     n_attr,
     query_all,
+    refused_item,
     s_attr,
     transact,
     translate_error,
     utc_iso,
 )
+from homeward.adapters.dynamodb.pages import decode_cursor, encode_cursor
 from homeward.domain.tracking.status import TERMINAL
 from homeward.errors import NotFound
 from homeward.models.tracking import CarrierUpdate, Direction, Shipment
@@ -79,18 +75,10 @@ def _ttl(moment: datetime) -> dict:
     return n_attr(int(moment.timestamp()))
 
 
-def _inbox_key(wid: str) -> dict:
-    return {"pk": s_attr(f"WEBHOOK#{wid}"), "sk": s_attr("WEBHOOK")}
-
-
-def _shipment_key(tracking_number: str) -> dict:
-    return {"pk": s_attr(f"SHIPMENT#{tracking_number}"), "sk": s_attr("SHIPMENT")}
-
-
 def shipment_item(shipment: Shipment) -> dict:
     """The shipment item; index attributes are derived so a Put keeps the indexes right."""
     item = {
-        **_shipment_key(shipment.tracking_number),
+        **keys.shipment(shipment.tracking_number),
         "entity": s_attr("shipment"),
         "doc": s_attr(shipment.model_dump_json(exclude_none=True)),
         "version": n_attr(shipment.version),
@@ -99,15 +87,15 @@ def shipment_item(shipment: Shipment) -> dict:
         "direction": s_attr(shipment.direction.value),
         "status": s_attr(shipment.status.value),
         "updated_at": s_attr(utc_iso(shipment.updated_at)),
-        "gsi1pk": s_attr(f"PARCELS#{shipment.order_id}"),
-        "gsi1sk": s_attr(f"{shipment.direction.value}#{shipment.tracking_number}"),
+        "gsi1pk": s_attr(keys.parcels_gsi1pk(shipment.order_id)),
+        "gsi1sk": s_attr(keys.parcel_gsi1sk(shipment.direction.value, shipment.tracking_number)),
     }
     if shipment.rma:
         item["rma"] = s_attr(shipment.rma)
     baseline = _watch_baseline(shipment)
     if baseline is not None:
-        item["gsi2pk"] = s_attr("SHIPMENTS#active")
-        item["gsi2sk"] = s_attr(f"{utc_iso(baseline)}#{shipment.tracking_number}")
+        item["gsi2pk"] = s_attr(keys.ACTIVE_SHIPMENTS_GSI2PK)
+        item["gsi2sk"] = s_attr(keys.active_shipment_gsi2sk(utc_iso(baseline), shipment.tracking_number))
     return item
 
 
@@ -154,7 +142,7 @@ class TrackingTable:
         wid = webhook_id(update.provider, update.event_id)
         received = utc_iso(now)
         item = {
-            **_inbox_key(wid),
+            **keys.webhook(wid),
             "entity": s_attr("webhook"),
             "provider": s_attr(update.provider),
             "event_id": s_attr(update.event_id),
@@ -164,8 +152,8 @@ class TrackingTable:
             "status": s_attr("received"),
             "received_at": s_attr(received),
             "body": s_attr(body),
-            "gsi2pk": s_attr("WEBHOOKS#received"),
-            "gsi2sk": s_attr(f"{received}#{wid}"),
+            "gsi2pk": s_attr(keys.webhooks_gsi2pk("received")),
+            "gsi2sk": s_attr(keys.webhook_index_sk(received, wid)),
             "expires_at": _ttl(now + APPLIED_RETENTION),
         }
         stored = conditional_write(
@@ -182,7 +170,7 @@ class TrackingTable:
         try:
             item = self._ddb.get_item(
                 TableName=self._table,
-                Key=_shipment_key(tracking_number),
+                Key=keys.shipment(tracking_number),
                 ProjectionExpression="doc",
                 ConsistentRead=True,
             ).get("Item")
@@ -202,9 +190,9 @@ class TrackingTable:
             "expires_at = :ttl",
             {
                 ":parked": s_attr("parked"),
-                ":g2": s_attr("WEBHOOKS#parked"),
-                ":g1": s_attr(f"PARKED#{tracking_number}"),
-                ":g1s": s_attr(f"{received_at}#{wid}"),
+                ":g2": s_attr(keys.webhooks_gsi2pk("parked")),
+                ":g1": s_attr(keys.parked_gsi1pk(tracking_number)),
+                ":g1s": s_attr(keys.webhook_index_sk(received_at, wid)),
                 ":now": s_attr(utc_iso(now)),
                 ":ttl": _ttl(now + PARKED_RETENTION),
             },
@@ -218,7 +206,7 @@ class TrackingTable:
             "SET #status = :failed, gsi2pk = :g2, #error = :error, failed_at = :now, expires_at = :ttl",
             {
                 ":failed": s_attr("failed"),
-                ":g2": s_attr("WEBHOOKS#failed"),
+                ":g2": s_attr(keys.webhooks_gsi2pk("failed")),
                 ":error": s_attr(error[:500]),
                 ":now": s_attr(utc_iso(now)),
                 ":ttl": _ttl(now + PARKED_RETENTION),
@@ -244,7 +232,7 @@ class TrackingTable:
             {
                 "Update": {
                     "TableName": self._table,
-                    "Key": _inbox_key(wid),
+                    "Key": keys.webhook(wid),
                     "UpdateExpression": "SET #status = :applied, applied_at = :now, outcome = :outcome, "
                     "expires_at = :ttl REMOVE gsi2pk, gsi2sk, gsi1pk, gsi1sk",
                     "ConditionExpression": "#status = :received",
@@ -280,7 +268,7 @@ class TrackingTable:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise translate_error(exc, "register shipment") from exc
-            held = exc.response.get("Item") or {}
+            held = refused_item(exc)
             return "exists" if held.get("order_id", {}).get("S") == shipment.order_id else "taken"
         except BotoCoreError as exc:
             raise translate_error(exc, "register shipment") from exc
@@ -292,9 +280,9 @@ class TrackingTable:
         for item in self._query_all(
             IndexName=GSI1,
             KeyConditionExpression="gsi1pk = :pk",
-            ExpressionAttributeValues={":pk": s_attr(f"PARKED#{tracking_number}")},
+            ExpressionAttributeValues={":pk": s_attr(keys.parked_gsi1pk(tracking_number))},
         ):
-            ids.append(item["pk"]["S"].removeprefix("WEBHOOK#"))
+            ids.append(keys.webhook_id_from(item["pk"]["S"]))
         return ids
 
     def redrive(self, wid: str, *, now: datetime, actor: str, from_statuses=REPLAYABLE) -> bool:
@@ -305,7 +293,7 @@ class TrackingTable:
             "expires_at = :ttl ADD replays :one REMOVE gsi1pk, gsi1sk, #error",
             {
                 ":received": s_attr("received"),
-                ":g2": s_attr("WEBHOOKS#received"),
+                ":g2": s_attr(keys.webhooks_gsi2pk("received")),
                 ":now": s_attr(utc_iso(now)),
                 ":actor": s_attr(actor),
                 ":one": n_attr(1),
@@ -318,9 +306,10 @@ class TrackingTable:
     # ---- ops ---------------------------------------------------------------------------------
 
     def list_webhooks(
-        self, status: str, *, limit: int, cursor: dict | None = None, received_before: datetime | None = None
-    ) -> tuple[list[InboxEntry], dict | None]:
-        condition, values = "gsi2pk = :pk", {":pk": s_attr(f"WEBHOOKS#{status}")}
+        self, status: str, *, limit: int, cursor: str | None = None, received_before: datetime | None = None
+    ) -> tuple[list[InboxEntry], str | None]:
+        """A page of inbox items in one status, newest first (gsi2), and the next page's cursor."""
+        condition, values = "gsi2pk = :pk", {":pk": s_attr(keys.webhooks_gsi2pk(status))}
         if received_before is not None:
             condition += " AND gsi2sk < :before"
             values[":before"] = s_attr(utc_iso(received_before))
@@ -332,17 +321,18 @@ class TrackingTable:
             "Limit": limit,
             "ScanIndexForward": False,
         }
-        if cursor:
-            kwargs["ExclusiveStartKey"] = cursor
+        start = decode_cursor(cursor)
+        if start:
+            kwargs["ExclusiveStartKey"] = start
         try:
             page = self._ddb.query(**kwargs)
         except (ClientError, BotoCoreError) as exc:
             raise translate_error(exc, "list webhooks") from exc
-        return [_inbox_entry(i) for i in page.get("Items", [])], page.get("LastEvaluatedKey")
+        return [_inbox_entry(i) for i in page.get("Items", [])], encode_cursor(page.get("LastEvaluatedKey"))
 
     def get_webhook(self, wid: str) -> InboxEntry:
         try:
-            item = self._ddb.get_item(TableName=self._table, Key=_inbox_key(wid), ConsistentRead=True).get(
+            item = self._ddb.get_item(TableName=self._table, Key=keys.webhook(wid), ConsistentRead=True).get(
                 "Item"
             )
         except (ClientError, BotoCoreError) as exc:
@@ -355,15 +345,15 @@ class TrackingTable:
 
     def order_parcels(self, order_id: str) -> list[Shipment]:
         """Every parcel of an order: keys from gsi1, then one BatchGetItem."""
-        keys = [
+        wanted = [
             {"pk": item["pk"], "sk": item["sk"]}
             for item in self._query_all(
                 IndexName=GSI1,
                 KeyConditionExpression="gsi1pk = :pk",
-                ExpressionAttributeValues={":pk": s_attr(f"PARCELS#{order_id}")},
+                ExpressionAttributeValues={":pk": s_attr(keys.parcels_gsi1pk(order_id))},
             )
         ]
-        return self._batch_get(keys)
+        return self._batch_get(wanted)
 
     def active_since_before(self, cutoff: datetime, *, limit: int) -> list[str]:
         """Tracking numbers of watched parcels whose last carrier event is older than `cutoff`."""
@@ -373,17 +363,17 @@ class TrackingTable:
                 IndexName=GSI2,
                 KeyConditionExpression="gsi2pk = :pk AND gsi2sk < :cutoff",
                 ExpressionAttributeValues={
-                    ":pk": s_attr("SHIPMENTS#active"),
+                    ":pk": s_attr(keys.ACTIVE_SHIPMENTS_GSI2PK),
                     ":cutoff": s_attr(utc_iso(cutoff)),
                 },
                 Limit=limit,
             )
         except (ClientError, BotoCoreError) as exc:
             raise translate_error(exc, "list stalled parcels") from exc
-        return [i["pk"]["S"].removeprefix("SHIPMENT#") for i in page.get("Items", [])]
+        return [keys.tracking_number_from(i["pk"]["S"]) for i in page.get("Items", [])]
 
     def shipments(self, tracking_numbers: list[str]) -> list[Shipment]:
-        return self._batch_get([_shipment_key(tn) for tn in tracking_numbers])
+        return self._batch_get([keys.shipment(tn) for tn in tracking_numbers])
 
     def record_delay(
         self, shipment: Shipment, *, expected_version: int, events: list[tuple[str, dict]]
@@ -408,8 +398,7 @@ class TrackingTable:
         puts = []
         for index, (event_type, doc) in enumerate(events):
             item = {
-                "pk": s_attr(f"SHIPMENT#{shipment.tracking_number}"),
-                "sk": s_attr(f"EVENT#{shipment.version:06d}#{index}"),
+                **keys.shipment_event(shipment.tracking_number, shipment.version, index),
                 "entity": s_attr("event"),
                 "type": s_attr(event_type),
                 "order_id": s_attr(shipment.order_id),
@@ -444,7 +433,7 @@ class TrackingTable:
         return conditional_write(
             lambda: self._ddb.update_item(
                 TableName=self._table,
-                Key=_inbox_key(wid),
+                Key=keys.webhook(wid),
                 UpdateExpression=update,
                 ConditionExpression=f"#status IN ({', '.join(allowed)})",
                 ExpressionAttributeNames={"#status": "status", **(names or {})},
@@ -469,7 +458,7 @@ def _inbox_entry(item: dict) -> InboxEntry:
         return item[name]["S"] if name in item else None
 
     return InboxEntry(
-        webhook_id=item["pk"]["S"].removeprefix("WEBHOOK#"),
+        webhook_id=keys.webhook_id_from(item["pk"]["S"]),
         provider=text("provider") or "",
         event_id=text("event_id") or "",
         tracking_number=text("tracking_number") or "",
