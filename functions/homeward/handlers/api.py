@@ -166,7 +166,7 @@ def _complete_route_docs(app: APIGatewayHttpResolver) -> None:
 
         return decorate
 
-    app.route = route
+    app.route = route  # type: ignore[method-assign]  # the documented way in: every route registers here
 
 
 def create_app(*, max_body_bytes: int, before_validation: list[Gate] | None = None) -> APIGatewayHttpResolver:
@@ -177,15 +177,15 @@ def create_app(*, max_body_bytes: int, before_validation: list[Gate] | None = No
     """
     app = APIGatewayHttpResolver(enable_validation=True)
     _complete_route_docs(app)
+    # Size first, then the route's own gates (credentials), then the body: an unauthenticated
+    # request is refused before its body is read at all.
+    _run_before_validation(app, [body_size_gate(max_body_bytes), *(before_validation or []), read_json_body])
+    _answer_errors(app)
+    return app
 
-    def error_response(status: HTTPStatus, body: ErrorBody, headers: dict | None = None) -> Response:
-        body.request_id = app.current_event.request_context.request_id
-        return Response(
-            status_code=status.value,
-            content_type="application/json",
-            body=body.model_dump_json(exclude_none=True),
-            headers=headers,
-        )
+
+def body_size_gate(max_body_bytes: int) -> Gate:
+    """A gate refusing bodies over `max_body_bytes` (413) before anything reads them."""
 
     def limit_body_size(app: APIGatewayHttpResolver) -> None:
         raw = app.current_event.get("body") or ""
@@ -199,64 +199,86 @@ def create_app(*, max_body_bytes: int, before_validation: list[Gate] | None = No
         if size > max_body_bytes:
             raise PayloadTooLarge(f"Request body is larger than {max_body_bytes} bytes")
 
-    # Size first, then the route's own gates (credentials), then the body: an unauthenticated
-    # request is refused before its body is read at all.
-    _run_before_validation(app, [limit_body_size, *(before_validation or []), read_json_body])
+    return limit_body_size
+
+
+def _answer_errors(app: APIGatewayHttpResolver) -> None:
+    """The exception handlers: every error becomes an ErrorBody with the request id."""
 
     @app.exception_handler(RequestUnsupportedContentType)
     def on_unsupported_content_type(_exc: RequestUnsupportedContentType) -> Response:
-        return on_domain_error(UnsupportedMediaType("The body must be application/json"))
+        return _domain_error(app, UnsupportedMediaType("The body must be application/json"))
 
     @app.exception_handler(RequestValidationError)
     def on_validation_error(exc: RequestValidationError) -> Response:
-        errors = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-            for e in exc.errors()
-        ]
-        if any(e["type"] == "json_invalid" for e in errors):
-            return error_response(
-                HTTPStatus.BAD_REQUEST, ErrorBody(error="malformed_json", message="Body is not valid JSON")
-            )
-        metrics.add_metric(name="RequestRejected", unit="Count", value=1)
-        return error_response(
-            HTTPStatus.UNPROCESSABLE_ENTITY,
-            ErrorBody(
-                error="validation_failed", message="The request does not match the schema", details=errors
-            ),
-        )
+        return _validation_error(app, exc)
 
     @app.exception_handler(HomewardError)
     def on_domain_error(exc: HomewardError) -> Response:
-        status = next(
-            (s for cls, s in STATUS_BY_ERROR.items() if isinstance(exc, cls)),
-            HTTPStatus.INTERNAL_SERVER_ERROR,
-        )
-        headers = {}
-        if isinstance(exc, TooManyRequests):
-            headers["Retry-After"] = str(exc.retry_after_seconds)
-        if isinstance(exc, Unauthorized):
-            headers["WWW-Authenticate"] = "Bearer"
-        if status >= 500:
-            logger.warning("dependency failure", extra={"error": exc.code, "detail": exc.message})
-        return error_response(
-            status, ErrorBody(error=exc.code, message=exc.message, details=exc.details or None), headers
-        )
+        return _domain_error(app, exc)
 
     @app.exception_handler(Exception)
     def on_unexpected(exc: Exception) -> Response:
         # A bug, not bad input: log it with the stack, answer without one.
         logger.exception("unhandled error")
         metrics.add_metric(name="UnhandledError", unit="Count", value=1)
-        return error_response(
+        return _error_response(
+            app,
             HTTPStatus.INTERNAL_SERVER_ERROR,
             ErrorBody(error="internal_error", message="Something went wrong on our side; it has been logged"),
         )
 
     @app.not_found
     def on_not_found(_exc: Exception) -> Response:
-        return error_response(HTTPStatus.NOT_FOUND, ErrorBody(error="not_found", message="No such route"))
+        return _error_response(
+            app, HTTPStatus.NOT_FOUND, ErrorBody(error="not_found", message="No such route")
+        )
 
-    return app
+
+def _error_response(
+    app: APIGatewayHttpResolver, status: HTTPStatus, body: ErrorBody, headers: dict | None = None
+) -> Response:
+    body.request_id = app.current_event.request_context.request_id
+    return Response(
+        status_code=status.value,
+        content_type="application/json",
+        body=body.model_dump_json(exclude_none=True),
+        headers=headers,
+    )
+
+
+def _validation_error(app: APIGatewayHttpResolver, exc: RequestValidationError) -> Response:
+    errors = [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+    if any(e["type"] == "json_invalid" for e in errors):
+        return _error_response(
+            app, HTTPStatus.BAD_REQUEST, ErrorBody(error="malformed_json", message="Body is not valid JSON")
+        )
+    metrics.add_metric(name="RequestRejected", unit="Count", value=1)
+    return _error_response(
+        app,
+        HTTPStatus.UNPROCESSABLE_ENTITY,
+        ErrorBody(error="validation_failed", message="The request does not match the schema", details=errors),
+    )
+
+
+def _domain_error(app: APIGatewayHttpResolver, exc: HomewardError) -> Response:
+    status = next(
+        (s for cls, s in STATUS_BY_ERROR.items() if isinstance(exc, cls)),
+        HTTPStatus.INTERNAL_SERVER_ERROR,
+    )
+    headers: dict[str, str] = {}
+    if isinstance(exc, TooManyRequests):
+        headers["Retry-After"] = str(exc.retry_after_seconds)
+    if isinstance(exc, Unauthorized):
+        headers["WWW-Authenticate"] = "Bearer"
+    if status >= 500:
+        logger.warning("dependency failure", extra={"error": exc.code, "detail": exc.message})
+    return _error_response(
+        app, status, ErrorBody(error=exc.code, message=exc.message, details=exc.details or None), headers
+    )
 
 
 def _run_before_validation(app: APIGatewayHttpResolver, gates: list[Gate]) -> None:
@@ -270,7 +292,7 @@ def _run_before_validation(app: APIGatewayHttpResolver, gates: list[Gate]) -> No
             gate(app)
         return validate(app, next_middleware)
 
-    app._request_validation_middleware = gated
+    app._request_validation_middleware = gated  # type: ignore[assignment]  # pinned Powertools; see above
 
 
 def read_json_body(app: APIGatewayHttpResolver) -> None:

@@ -302,6 +302,7 @@ def get_label(
 ) -> LabelLink:
     record, _ = _for_claims(order_id, rma, portal.require_order(app, order_id))
     key = return_service.label_file(record, label_format)
+    assert record.label is not None  # label_file answered: the return has a usable label
     expires = 900
     url = labels.link(key, filename=f"{rma}-label.{label_format.lower()}", expires=expires)
     return LabelLink(

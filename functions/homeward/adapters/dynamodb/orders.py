@@ -13,6 +13,7 @@ from homeward.adapters.dynamodb import (
     keys,
     n_attr,
     order_key,
+    refused_item,
     s_attr,
     translate_error,
     utc_iso,
@@ -66,8 +67,7 @@ class OrdersTable:
         self, order_id: str, key: dict, exc: ClientError, *, content_hash: str
     ) -> UpsertOutcome:
         """The condition refused the write: a re-send of the stored content, or a stale update."""
-        held = exc.response.get("Item")  # type: ignore[typeddict-item]
-        current = held or self._get_item(key, "content_hash, version, source_updated_at")
+        current = refused_item(exc) or self._get_item(key, "content_hash, version, source_updated_at")
         if current and current.get("content_hash", {}).get("S") == content_hash:
             return UpsertOutcome(order_id=order_id, version=int(current["version"]["N"]), result="unchanged")
         stored_at = (current or {}).get("source_updated_at", {}).get("S")
