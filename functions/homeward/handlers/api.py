@@ -52,11 +52,13 @@ RmaPath = Annotated[
         description="Return number, e.g. R-7K3M-9QXA-2B4C-XY7Z (R-7K3M-9QXA: made before 80-bit RMAs)",
     ),
 ]
+# The alphabet and length of every Idempotency-Key header (no `#`: it may be part of a table key).
+IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9._:\-]{8,128}$"
 IdempotencyKey = Annotated[
     str | None,
     Header(
         alias="idempotency-key",
-        pattern=r"^[A-Za-z0-9._:\-]{8,128}$",
+        pattern=IDEMPOTENCY_KEY_PATTERN,
         description="Makes a retried submit return the first result instead of a second return",
     ),
 ]

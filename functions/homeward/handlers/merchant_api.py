@@ -20,7 +20,14 @@ from homeward.adapters.dynamodb.orders import OrdersTable
 from homeward.config import MerchantApiSettings, load_settings
 from homeward.domain.orders import rules as orders
 from homeward.errors import NotFound
-from homeward.handlers.api import ERROR_RESPONSES, OrderIdPath, api_key_gate, create_app, error_docs
+from homeward.handlers.api import (
+    ERROR_RESPONSES,
+    IDEMPOTENCY_KEY_PATTERN,
+    OrderIdPath,
+    api_key_gate,
+    create_app,
+    error_docs,
+)
 from homeward.models.orders import OrderIn, UpsertOutcome
 from homeward.models.refunds import CreditRedemption, StoreCredit
 from homeward.observability import logger, metrics
@@ -76,7 +83,7 @@ RedemptionKey = Annotated[
     str,
     Header(
         alias="idempotency-key",
-        pattern=r"^[A-Za-z0-9._:\-]{8,128}$",
+        pattern=IDEMPOTENCY_KEY_PATTERN,
         description="Required: a retried redemption is applied once",
     ),
 ]

@@ -9,9 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cache
-from html import escape
 from typing import Annotated
-from urllib.parse import quote
 
 from aws_lambda_powertools.event_handler.api_gateway import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -24,6 +22,7 @@ from homeward.domain.access import auth
 from homeward.domain.access.tokens import GiftClaim
 from homeward.domain.orders import rules as orders
 from homeward.errors import NotFound, TooManyRequests, Unauthorized
+from homeward.handlers import portal_pages as pages
 from homeward.handlers.api import (
     ERROR_RESPONSES,
     OrderIdPath,
@@ -307,28 +306,10 @@ def _notifications():
 
 UnsubscribeToken = Annotated[str, Query(min_length=10, max_length=1000, description="From the email's link")]
 UNSUBSCRIBE_ERRORS = {**error_docs({401: "Not a valid unsubscribe link"}), **ERROR_RESPONSES}
-_CHANNEL_WORDS = {"email": "emails", "sms": "text messages"}
-# The page is ours alone: no scripts, no outside resources, forms only back to this API, and the
-# token (it is in the URL) never leaves in a Referer.
-_PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-    "X-Robots-Tag": "noindex",
-}
-_PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title><style>
-body{{font-family:-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;max-width:32rem;margin:4rem auto;
-padding:0 1rem;color:#1f2933;line-height:1.5}}
-button{{font:inherit;padding:.6rem 1.4rem;border:0;border-radius:6px;background:#1F3A5F;color:#fff;
-cursor:pointer}}
-</style></head><body><h1>{title}</h1>{body}</body></html>"""
 
 
 def _page(title: str, body: str) -> Response[str]:
-    return Response(200, "text/html; charset=utf-8", _PAGE.format(title=title, body=body), _PAGE_HEADERS)
+    return Response(200, "text/html; charset=utf-8", pages.render(title, body), pages.HEADERS)
 
 
 @app.get(
@@ -346,16 +327,7 @@ def _page(title: str, body: str) -> Response[str]:
 )
 def unsubscribe_page(token: UnsubscribeToken) -> Response[str]:
     _, channel = portal.links().check_unsubscribe(token)
-    what = _CHANNEL_WORDS[channel]
-    form = (
-        f'<form method="post" action="?token={escape(quote(token, safe=""))}">'
-        '<button type="submit">Unsubscribe</button></form>'
-    )
-    return _page(
-        f"Stop {what}?",
-        f"<p>You will no longer get {what} about your returns and orders. The returns portal still shows "
-        f"everything.</p>{form}",
-    )
+    return _page(*pages.confirm_unsubscribe(token, channel))
 
 
 @app.post(
@@ -382,9 +354,7 @@ def unsubscribe(token: UnsubscribeToken) -> Response[str]:
     metrics.add_metric(name="Unsubscribed", unit="Count", value=1)
     logger.info("unsubscribed", extra={"channel": channel})
     if "text/html" in (app.current_event.headers.get("accept") or ""):
-        return _page(
-            "You are unsubscribed", f"<p>You will no longer get {_CHANNEL_WORDS[channel]} from us.</p>"
-        )
+        return _page(*pages.unsubscribed(channel))
     return Response(200, "application/json", Unsubscribed(channel=channel).model_dump_json())
 
 

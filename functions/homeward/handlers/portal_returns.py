@@ -19,10 +19,10 @@ from homeward.adapters.dynamodb.returns import ReturnsTable
 from homeward.adapters.policy import load_policy
 from homeward.adapters.storage import LabelFiles, photo_key, presigned_photo_post
 from homeward.config import PortalReturnsSettings, load_settings
-from homeward.domain.refunds import rules as refunds
 from homeward.domain.returns import service as return_service
 from homeward.domain.returns.states import Actor
 from homeward.errors import NotFound
+from homeward.handlers import portal_views as views
 from homeward.handlers.api import (
     ERROR_RESPONSES,
     IdempotencyKey,
@@ -39,11 +39,9 @@ from homeward.models.returns import (
     LabelLink,
     PhotoUpload,
     PhotoUploadRequest,
-    PreviewLine,
     ReturnPreview,
     ReturnRecord,
     ReturnRequest,
-    ShopperLabel,
     ShopperReturn,
     ShopperReturnList,
     TimelineEntry,
@@ -75,34 +73,12 @@ def _parcel_eta(record: ReturnRecord) -> datetime | None:
 def shopper_return(
     record: ReturnRecord, timeline: list[TimelineEntry], *, parcel_eta: datetime | None = None
 ) -> ShopperReturn:
-    label = record.label
-    policy = load_policy(settings.return_policy_parameter)
-    return ShopperReturn(
-        rma=record.rma,
-        order_id=record.order_id,
-        status=record.status,
-        money_status=record.money_status,
-        created_at=record.created_at,
-        updated_at=record.updated_at,
-        lines=return_service.shopper_lines(record),
-        preview=record.preview,
-        destination=record.destination,
-        can_cancel=return_service.can_shopper_cancel(record),
-        rejection_reason=record.rejection_reason,
-        label=ShopperLabel(
-            tracking_number=label.tracking_number,
-            carrier_service=label.carrier_service,
-            expires_at=label.expires_at,
-            formats=sorted(label.files),
-            qr_payload=label.qr_payload,
-            qr_code_url=label.qr_code_url,
-        )
-        if label and not label.voided
-        else None,
-        label_status=return_service.label_status(record),
-        label_error=record.label_error,
-        refund=refunds.shopper_refund(record, policy, parcel_eta=parcel_eta, now=datetime.now(UTC)),
-        timeline=return_service.shopper_timeline(timeline),
+    return views.shopper_return(
+        record,
+        timeline,
+        policy=load_policy(settings.return_policy_parameter),
+        parcel_eta=parcel_eta,
+        now=datetime.now(UTC),
     )
 
 
@@ -150,15 +126,7 @@ def preview_return(order_id: OrderIdPath, request: ReturnRequest) -> ReturnPrevi
         policy=load_policy(settings.return_policy_parameter),
         now=datetime.now(UTC),
     )
-    return ReturnPreview(
-        currency=record.currency,
-        preview=record.preview,
-        decision=record.decision.outcome,
-        lines=[
-            PreviewLine(line_id=line.line_id, quantity=line.quantity, refund=line.refund)
-            for line in record.lines
-        ],
-    )
+    return views.return_preview(record)
 
 
 @app.post(

@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 
 from homeward.adapters.policy import load_policy
 from homeward.errors import Unprocessable
-from homeward.handlers.api import ERROR_RESPONSES, RmaPath, error_docs
+from homeward.handlers.api import ERROR_RESPONSES, IDEMPOTENCY_KEY_PATTERN, RmaPath, error_docs
 from homeward.handlers.ops.shared import ActorHeader, now, refund_store, settings
 from homeward.models.refunds import ExchangeRequest, ManualRefundRequest, MoneyMovementAccepted, RetryRequest
 from homeward.observability import logger, metrics
@@ -34,7 +34,7 @@ RequiredIdempotencyKey = Annotated[
     str,
     Header(
         alias="idempotency-key",
-        pattern=r"^[A-Za-z0-9._:\-]{8,128}$",
+        pattern=IDEMPOTENCY_KEY_PATTERN,
         description="Required: a retried request returns the first result instead of refunding twice",
     ),
 ]
