@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from homeward.domain.notifications.rules import (
+    Channel,
     ChannelDecision,
     Preferences,
     Recipient,
@@ -111,14 +112,14 @@ class Deferred(Exception):
         self.deliveries = deliveries or []
 
 
-Build = Callable[[str, str, dict, ReturnRecord | None, Order], Outgoing]
+Build = Callable[[str, Channel, dict, ReturnRecord | None, Order], Outgoing]
 
 
 def notify(
     event: dict,
     *,
     event_id: str,
-    order_id: str,
+    order_id: str | None,
     rma: str | None,
     store: NotifyStore,
     lookup: Lookup,
@@ -130,13 +131,13 @@ def notify(
     """Deliver the message for one event. `build(kind, channel, event, record, order)` renders
     it; `send(outgoing)` sends it (raising SendThrottled / SendRejected); `sms_opted_out(phone)`
     asks the carrier-side opt-out list. Raises Deferred when an SMS must wait (the email, if
-    any, has gone already)."""
+    any, has gone already). An event without an order id is told to nobody (order_not_found)."""
     record, kind = _message(event, rma, lookup)
     if kind is None:
         return []  # most events without a message cost no read at all
     if record is None and rma:
         record = lookup.get_return(rma)
-    order = lookup.get_order(order_id)
+    order = lookup.get_order(order_id) if order_id else None
     if order is None:
         return [Delivery("email", "undeliverable", "order_not_found", kind=kind)]
     if record is not None and record.gift is not None:
@@ -299,7 +300,7 @@ def note_failure(rma: str, delivery: Delivery, *, lookup: Lookup, now: datetime,
     return False
 
 
-def _send_one(attempt: _Attempt, channel: str) -> Delivery:
+def _send_one(attempt: _Attempt, channel: Channel) -> Delivery:
     """Render and send on a claimed channel; the record says sent, failed, or retry (throttled)."""
     store, key, kind, now = attempt.store, attempt.key, attempt.kind, attempt.now
     outgoing = attempt.build(kind, channel, attempt.event, attempt.record, attempt.order)
