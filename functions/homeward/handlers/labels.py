@@ -10,6 +10,7 @@ the dead-letter queue for replay.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -26,6 +27,9 @@ from homeward.domain.labels.ports import Carrier, CarrierUnavailable
 from homeward.errors import DependencyFailed
 from homeward.observability import logger, metrics
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+
 settings = load_settings(LabelsSettings)
 store = LabelClaims(client("dynamodb"), settings.table_name)
 files = LabelFiles(settings.labels_bucket)
@@ -38,10 +42,17 @@ def carrier(name: str) -> Carrier:
     return configured_carrier(name, settings)
 
 
+def _attribute(record: SQSRecord, name: str) -> str:
+    """A string attribute every domain event message carries; a message without it fails."""
+    attribute = record.message_attributes[name]
+    if attribute is None or attribute.string_value is None:
+        raise ValueError(f"the message has no {name!r} attribute")
+    return attribute.string_value
+
+
 def handle(record: SQSRecord) -> None:
-    attributes = record.message_attributes
-    event_type = attributes["type"].string_value
-    rma = attributes["rma"].string_value
+    event_type = _attribute(record, "type")
+    rma = _attribute(record, "rma")
     policy = load_policy(settings.return_policy_parameter)
     now = datetime.now(UTC)
     try:
@@ -64,5 +75,5 @@ def handle(record: SQSRecord) -> None:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-def lambda_handler(event: dict, context) -> dict:
+def lambda_handler(event: dict, context) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -30,7 +31,7 @@ from homeward.adapters.queues import back_off, come_back_in
 from homeward.adapters.secrets import secret_values
 from homeward.config import NotificationsSettings, load_settings
 from homeward.domain.notifications.context import PortalLinks, build_context
-from homeward.domain.notifications.rules import LinkTokens
+from homeward.domain.notifications.rules import Channel, LinkTokens
 from homeward.domain.notifications.service import (
     Deferred,
     Outgoing,
@@ -46,6 +47,9 @@ from homeward.notifications.catalog import resolve_locale
 from homeward.notifications.render import Brand, ContextError, render
 from homeward.observability import logger, metrics
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+
 settings = load_settings(NotificationsSettings)
 brand = Brand.from_env()
 store = NotificationsTable(client("dynamodb"), settings.table_name)
@@ -60,7 +64,7 @@ def _links() -> LinkTokens:
     return LinkTokens(secret_values(settings.portal_signing_key_secret))
 
 
-def build(kind: str, channel: str, event: dict, record: ReturnRecord | None, order: Order) -> Outgoing:
+def build(kind: str, channel: Channel, event: dict, record: ReturnRecord | None, order: Order) -> Outgoing:
     """Render the message for one channel; a context the template cannot use is a refusal."""
     customer = order.customer
     # A sign-in link is worded in the language the shopper was using when they asked for it.
@@ -184,5 +188,5 @@ def _report(facts: dict, deliveries: list, message: str, **extra) -> None:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-def lambda_handler(event: dict, context) -> dict:
+def lambda_handler(event: dict, context) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)

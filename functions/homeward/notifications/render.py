@@ -86,7 +86,7 @@ from datetime import date, datetime
 from functools import cache
 from itertools import groupby
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
 from jinja2.exceptions import UndefinedError
@@ -263,11 +263,12 @@ def _qr_table(payload: str, module: int = 5) -> Markup:
     import segno  # ~40 ms; only messages with a QR code pay for it
 
     qr = segno.make(payload, error="m", micro=False)
-    if qr.version > _QR_MAX_VERSION:
+    # micro=False: a full QR code's version is a number (segno types it `int | str` for Micro QR).
+    if cast(int, qr.version) > _QR_MAX_VERSION:
         return Markup("")
     rows = []
     for line in qr.matrix:
-        cells = []
+        cells: list[str] = []
         for dark, run in groupby(bool(m) for m in line):
             height = "" if cells else f' height="{module}"'  # the first cell sets the row's height
             color = ' bgcolor="#000"' if dark else ""

@@ -29,9 +29,12 @@ import io
 import re
 import unicodedata
 from functools import cache
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from homeward.models.labels import LabelAddress, LabelContent, LabelFormat
+
+if TYPE_CHECKING:
+    from reportlab.pdfgen.canvas import Canvas
 
 # ---------------------------------------------------------------------------------------------
 # Sandbox tracking numbers
@@ -67,7 +70,7 @@ def sandbox_tracking_number(seed: str) -> str:
 def tracking_check_digit_ok(number: str) -> bool:
     """Whether `number` is a well-formed sandbox tracking number (spaces and case ignored)."""
     match = _TRACKING_RE.fullmatch("".join(number.split()).upper())
-    return bool(match) and int(match[2]) == _mod10(match[1])
+    return match is not None and int(match[2]) == _mod10(match[1])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -141,13 +144,12 @@ def _register_fonts() -> frozenset[str]:
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.ttfonts import TTFont
 
-    coverage = None
+    coverages: list[set[str]] = []
     for bold, (name, _) in FONTS.items():
         font = TTFont(name, _font_path(bold))
         pdfmetrics.registerFont(font)
-        chars = {chr(c) for c in font.face.charToGlyph if c >= 0x20 and not 0x7F <= c < 0xA0}
-        coverage = chars if coverage is None else coverage & chars
-    return frozenset(coverage - {"\xad", "\uffff"})
+        coverages.append({chr(c) for c in font.face.charToGlyph if c >= 0x20 and not 0x7F <= c < 0xA0})
+    return frozenset(set.intersection(*coverages) - {"\xad", "\uffff"})
 
 
 def text_width(text: str, size: float, bold: bool = False) -> float:
@@ -324,93 +326,135 @@ def _address(
     )
 
 
+# The grid's fixed lines: the frame's inset, the padding inside it and a rule's width; text
+# runs from _LEFT to _RIGHT. The FROM column ends at _SPLIT (RETURN, date and weight are right of
+# it), the top section at _TOP_END, SHIP TO at _TO_END; the QR column's caption is _QR_BOX wide.
+_FRAME, _PAD, _RULE = 10, 26, 3
+_LEFT, _RIGHT = _FRAME + _PAD, WIDTH - _FRAME - _PAD  # 36 .. 776
+_INNER = WIDTH - 2 * _FRAME  # a full-width rule
+_SPLIT, _TOP_END, _TO_END = 520, 222, 656
+_QR_BOX, _QR_CAPTION = 212, 17
+
+
 def _layout(label: LabelContent) -> list[Element]:
-    e: list[Element] = []
-    frame, pad = 10, 26
-    left, right = frame + pad, WIDTH - frame - pad  # 36 .. 776
-    rule = 3
+    """Every element of the label, top to bottom, on the 203 dpi grid."""
+    e: list[Element] = [Box(_FRAME, _FRAME, _INNER, HEIGHT - 2 * _FRAME, _RULE)]
     international = label.sender.country != label.recipient.country
+    _sender(e, label, international)
+    _return_meta(e, label)
+    to_y = _service_banner(e, label)
+    _ship_to(e, label, to_y, international)
+    bottom_y = _tracking(e, label)
+    _drop_off_qr(e, label, bottom_y)
+    _rma_and_reason(e, label, bottom_y)
+    return e
 
-    e.append(Box(frame, frame, WIDTH - 2 * frame, HEIGHT - 2 * frame, rule))
 
-    # -- FROM (the shopper) | RETURN, date and weight ------------------------------------------------
-    split = 520
-    col = _Column(e, left, 32)
+def _sender(e: list[Element], label: LabelContent, international: bool) -> None:
+    """FROM: the shopper's address, left of the split (the country only if it is abroad)."""
+    col = _Column(e, _LEFT, 32)
     col.line("FROM", 20, True, gap=0.55)
     for text, size, bold in _address(
-        label.sender, width=split - left - 16, name_size=24, size=24, max_lines=5, country=international,
+        label.sender, width=_SPLIT - _LEFT - 16, name_size=24, size=24, max_lines=5, country=international,
         caps=False,
     ):  # fmt: skip
         col.line(text, size, bold, gap=0.5)
-    top_end = 222
-    e.append(Box(split, frame, rule, top_end - frame, rule))
-    box_x, box_w = split + rule, right + pad - split - rule
-    e.append(Box(box_x, frame, box_w, 70, 70))
-    e.append(Text(box_x, frame + 22, 36, "RETURN", True, "c", box_w, inverse=True))
-    meta = _Column(e, split + 20, 100)
+
+
+def _return_meta(e: list[Element], label: LabelContent) -> None:
+    """Right of the split: RETURN (white on black), the ship date and the weight; then the top's rule."""
+    e.append(Box(_SPLIT, _FRAME, _RULE, _TOP_END - _FRAME, _RULE))
+    box_x, box_w = _SPLIT + _RULE, _RIGHT + _PAD - _SPLIT - _RULE
+    e.append(Box(box_x, _FRAME, box_w, 70, 70))
+    e.append(Text(box_x, _FRAME + 22, 36, "RETURN", True, "c", box_w, inverse=True))
+    meta = _Column(e, _SPLIT + 20, 100)
     meta.line("SHIP DATE", 18, True, gap=0.45)
     meta.line(label.created.isoformat(), 28, True, gap=0.75)
     meta.line("WEIGHT", 18, True, gap=0.45)
     meta.line(weight_text(label.weight_oz), 28, True)
-    e.append(Box(frame, top_end, WIDTH - 2 * frame, rule, rule))
+    e.append(Box(_FRAME, _TOP_END, _INNER, _RULE, _RULE))
 
-    # -- service banner ---------------------------------------------------------------------------
-    banner_y, banner_h = top_end, 86
-    e.append(Box(frame, banner_y, WIDTH - 2 * frame, banner_h, banner_h))
-    service, size = shrink(upper(printable(label.carrier_service)), True, right - left, 44, 28)
+
+def _service_banner(e: list[Element], label: LabelContent) -> int:
+    """The carrier service, white on black across the label, shrunk to fit. Returns its bottom."""
+    banner_y, banner_h = _TOP_END, 86
+    e.append(Box(_FRAME, banner_y, _INNER, banner_h, banner_h))
+    service, size = shrink(upper(printable(label.carrier_service)), True, _RIGHT - _LEFT, 44, 28)
     service_y = banner_y + (banner_h - round(size * CAP)) // 2
-    e.append(Text(left, service_y, size, service, True, "c", right - left, inverse=True))
+    e.append(Text(_LEFT, service_y, size, service, True, "c", _RIGHT - _LEFT, inverse=True))
+    return banner_y + banner_h
 
-    # -- SHIP TO (the warehouse) --------------------------------------------------------------------
-    to_y, to_end = banner_y + banner_h, 656
-    e.append(Text(left, to_y + 20, 22, "SHIP TO:", True))
+
+def _ship_to(e: list[Element], label: LabelContent, to_y: int, international: bool) -> None:
+    """SHIP TO: the warehouse's address, large and in capitals, down to the thick rule."""
+    e.append(Text(_LEFT, to_y + 20, 22, "SHIP TO:", True))
     lines = _address(
-        label.recipient, width=right - 64, name_size=46, size=40, max_lines=6, country=international,
+        label.recipient, width=_RIGHT - 64, name_size=46, size=40, max_lines=6, country=international,
         caps=True,
     )  # fmt: skip
     col = _Column(e, 64, to_y + 62)
     for text, size, bold in lines:
         col.line(text, size, bold, gap=0.36)
-    e.append(Box(frame, to_end, WIDTH - 2 * frame, rule * 2, rule * 2))
+    e.append(Box(_FRAME, _TO_END, _INNER, _RULE * 2, _RULE * 2))
 
-    # -- tracking barcode -----------------------------------------------------------------------------
-    caption_y = to_end + 22
+
+def _tracking(e: list[Element], label: LabelContent) -> int:
+    """The tracking number's caption, Code 128 (centred) and grouped digits. Returns its bottom."""
+    caption_y = _TO_END + 22
     carrier = fit(upper(printable(label.carrier_display_name)), 22, True, 400)
-    e.append(Text(left, caption_y, 22, "TRACKING #", True))
-    e.append(Text(left, caption_y, 22, carrier, True, "r", right - left))
+    e.append(Text(_LEFT, caption_y, 22, "TRACKING #", True))
+    e.append(Text(_LEFT, caption_y, 22, carrier, True, "r", _RIGHT - _LEFT))
     bars = code128_bars(label.tracking_number)
     modules = bars[-1][0] + bars[-1][1]
-    room = WIDTH - 2 * (frame + rule)
-    module = next((m for m in (4, 3, 2) if (modules + 20) * m <= room), None)
-    if module is None:
-        raise ValueError(f"tracking number {label.tracking_number!r} is too long for the label")
+    module = _barcode_module(modules, label.tracking_number)
     bar_y, bar_h = caption_y + 34, 150
     e.append(Barcode((WIDTH - modules * module) // 2, bar_y, module, bar_h, label.tracking_number, bars))
     human = group_tracking(label.tracking_number)
-    e.append(Text(left, bar_y + bar_h + 14, 32, human, True, "c", right - left))
+    e.append(Text(_LEFT, bar_y + bar_h + 14, 32, human, True, "c", _RIGHT - _LEFT))
     bottom_y = bar_y + bar_h + 14 + 32 + 18
-    e.append(Box(frame, bottom_y, WIDTH - 2 * frame, rule * 2, rule * 2))
+    e.append(Box(_FRAME, bottom_y, _INNER, _RULE * 2, _RULE * 2))
+    return bottom_y
 
-    # -- RMA, reason | QR code for printerless drop-off -------------------------------------------
-    # The QR code with its 4-module quiet zone fills a column from x=541 to the frame; its caption
-    # sits below. The largest module (8 dots down to 3) with which both fit is used.
+
+def _barcode_module(modules: int, tracking_number: str) -> int:
+    """The widest bar (4, 3 or 2 dots) at which the barcode and 10-module quiet zones fit the frame."""
+    room = WIDTH - 2 * (_FRAME + _RULE)
+    module = next((m for m in (4, 3, 2) if (modules + 20) * m <= room), None)
+    if module is None:
+        raise ValueError(f"tracking number {tracking_number!r} is too long for the label")
+    return module
+
+
+def _drop_off_qr(e: list[Element], label: LabelContent, bottom_y: int) -> None:
+    """The QR code for printerless drop-off, with its caption, in the bottom right column."""
     qr_n, runs = qr_runs(label.qr_payload)
-    qr_box, qr_center = 212, right - 106
-    qr_top, qr_limit = bottom_y + 2 * rule, HEIGHT - frame - rule - 8
-    qr_width = 2 * (WIDTH - frame - rule - qr_center)  # with the quiet zone
-    caption = 17
-    for qr_module in range(8, 2, -1):
-        qr_side = qr_n * qr_module
-        qr_y = qr_top + 4 * qr_module
-        caption_y = qr_y + qr_side + 2 * qr_module + 6
-        if (qr_n + 8) * qr_module <= qr_width and caption_y + caption <= qr_limit:
-            break
-    else:
-        raise ValueError("qr_payload is too long for the label's QR code")
+    qr_center = _RIGHT - 106
+    qr_module, qr_y, caption_y = _qr_placement(qr_n, qr_top=bottom_y + 2 * _RULE, qr_center=qr_center)
+    qr_side = qr_n * qr_module
     e.append(QR(qr_center - qr_side // 2, qr_y, qr_module, qr_n, runs, label.qr_payload))
-    e.append(Text(qr_center - qr_box // 2, caption_y, caption, "SCAN AT DROP-OFF", True, "c", qr_box))
-    text_w = right - qr_box - 30 - left
-    col = _Column(e, left, bottom_y + 2 * rule + 24)
+    e.append(Text(qr_center - _QR_BOX // 2, caption_y, _QR_CAPTION, "SCAN AT DROP-OFF", True, "c", _QR_BOX))
+
+
+def _qr_placement(qr_n: int, *, qr_top: int, qr_center: int) -> tuple[int, int, int]:
+    """(module, top, caption top) of a QR code `qr_n` modules wide.
+
+    The QR code with its 4-module quiet zone fills a column from x=541 to the frame; its caption
+    sits below. The largest module (8 dots down to 3) with which both fit is used.
+    """
+    qr_limit = HEIGHT - _FRAME - _RULE - 8
+    qr_width = 2 * (WIDTH - _FRAME - _RULE - qr_center)  # with the quiet zone
+    for qr_module in range(8, 2, -1):
+        qr_y = qr_top + 4 * qr_module
+        caption_y = qr_y + qr_n * qr_module + 2 * qr_module + 6
+        if (qr_n + 8) * qr_module <= qr_width and caption_y + _QR_CAPTION <= qr_limit:
+            return qr_module, qr_y, caption_y
+    raise ValueError("qr_payload is too long for the label's QR code")
+
+
+def _rma_and_reason(e: list[Element], label: LabelContent, bottom_y: int) -> None:
+    """The RMA (large, shrunk to fit) and the return reason, left of the QR code."""
+    text_w = _RIGHT - _QR_BOX - 30 - _LEFT
+    col = _Column(e, _LEFT, bottom_y + 2 * _RULE + 24)
     col.line("RMA", 20, True, gap=0.5)
     rma, size = shrink(printable(label.rma), True, text_w, 52, 30)
     col.line(rma, size, True, gap=0.7)
@@ -418,7 +462,6 @@ def _layout(label: LabelContent) -> list[Element]:
         col.line("REASON", 18, True, gap=0.45)
         for line in wrap(printable(label.reason_summary), 24, False, text_w, 3):
             col.line(line, 24, gap=0.5)
-    return e
 
 
 def upper(text: str) -> str:
@@ -450,30 +493,12 @@ def _pdf(label: LabelContent, elements: list[Element]) -> bytes:
     c.setAuthor("Homeward")
     c.setCreator("Homeward")
     c.setFillGray(0)
-
-    def y(v: float) -> float:  # dots from the top -> points from the bottom
-        return (HEIGHT - v) * PT
-
+    y = _pdf_y
     for el in elements:
         if isinstance(el, Text):
-            c.setFont(FONTS[el.bold][0], el.size * PT)
-            c.setFillGray(1 if el.inverse else 0)
-            base = y(el.y + el.size * CAP)
-            if el.align == "c":
-                c.drawCentredString((el.x + el.width / 2) * PT, base, el.text)
-            elif el.align == "r":
-                c.drawRightString((el.x + el.width) * PT, base, el.text)
-            else:
-                c.drawString(el.x * PT, base, el.text)
-            c.setFillGray(0)
+            _pdf_text(c, el)
         elif isinstance(el, Box):
-            if el.thickness >= min(el.w, el.h):
-                c.rect(el.x * PT, y(el.y + el.h), el.w * PT, el.h * PT, stroke=0, fill=1)
-            else:
-                t = el.thickness  # a stroke is centred on its path: inset by half the width
-                c.setLineWidth(t * PT)
-                x0, w, h = (el.x + t / 2) * PT, (el.w - t) * PT, (el.h - t) * PT
-                c.rect(x0, y(el.y + el.h - t / 2), w, h, stroke=1, fill=0)
+            _pdf_box(c, el)
         elif isinstance(el, Barcode):
             barcode = Code128(el.value, barWidth=el.module * PT, barHeight=el.height * PT, quiet=0)
             barcode.drawOn(c, el.x * PT, y(el.y + el.height))
@@ -486,6 +511,34 @@ def _pdf(label: LabelContent, elements: list[Element]) -> bytes:
     c.showPage()
     c.save()
     return buffer.getvalue()
+
+
+def _pdf_y(v: float) -> float:
+    """Dots from the top -> points from the bottom."""
+    return (HEIGHT - v) * PT
+
+
+def _pdf_text(c: Canvas, el: Text) -> None:
+    c.setFont(FONTS[el.bold][0], el.size * PT)
+    c.setFillGray(1 if el.inverse else 0)
+    base = _pdf_y(el.y + el.size * CAP)
+    if el.align == "c":
+        c.drawCentredString((el.x + el.width / 2) * PT, base, el.text)
+    elif el.align == "r":
+        c.drawRightString((el.x + el.width) * PT, base, el.text)
+    else:
+        c.drawString(el.x * PT, base, el.text)
+    c.setFillGray(0)
+
+
+def _pdf_box(c: Canvas, el: Box) -> None:
+    if el.thickness >= min(el.w, el.h):
+        c.rect(el.x * PT, _pdf_y(el.y + el.h), el.w * PT, el.h * PT, stroke=0, fill=1)
+    else:
+        t = el.thickness  # a stroke is centred on its path: inset by half the width
+        c.setLineWidth(t * PT)
+        x0, w, h = (el.x + t / 2) * PT, (el.w - t) * PT, (el.h - t) * PT
+        c.rect(x0, _pdf_y(el.y + el.h - t / 2), w, h, stroke=1, fill=0)
 
 
 @cache

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from homeward.domain.labels.ports import Carrier, CarrierRejected
 from homeward.domain.returns import rules as return_rules
@@ -32,6 +32,9 @@ from homeward.models.labels import LabelAddress, LabelFormat, LabelRequest, Purc
 from homeward.models.orders import Order
 from homeward.models.policy import ReturnPolicy
 from homeward.models.returns import ReturnLabel, ReturnRecord, TimelineEntry
+
+if TYPE_CHECKING:
+    from homeward.domain.returns.rules import Change
 
 FORMATS: tuple[LabelFormat, ...] = ("PDF", "PNG", "ZPL")
 LEASE = timedelta(minutes=2)
@@ -49,9 +52,11 @@ class Claim:
 
 
 class LabelStore(Protocol):
-    def get_return(self, rma: str, *, with_timeline: bool = False): ...
+    def get_return(
+        self, rma: str, *, with_timeline: bool = False
+    ) -> tuple[ReturnRecord, list[TimelineEntry]] | None: ...
 
-    def order_with_reservations(self, order_id: str): ...
+    def order_with_reservations(self, order_id: str) -> tuple[Order, dict[str, int]] | None: ...
 
     def claim_label(self, rma: str, reference: str, *, now: datetime, lease_until: datetime) -> Claim: ...
 
@@ -126,11 +131,10 @@ def issue_label(
     found = store.get_return(rma)
     if found is None:
         return "unknown_return"
-    record: ReturnRecord = found[0]
-    if record.status != ParcelState.APPROVED or record.label is not None:
-        return "nothing_to_do"  # a duplicate event, or the return moved on (cancelled, ...)
-    if all(line.resolution == "keep_item" for line in record.lines):
-        return "not_needed"  # returnless: nothing travels back
+    record = found[0]
+    no_label = _no_label_needed(record)
+    if no_label is not None:
+        return no_label
     reference = reference_for(rma)
     claim = store.claim_label(rma, reference, now=now, lease_until=now + LEASE)
     if claim.state == "purchased":
@@ -143,19 +147,60 @@ def issue_label(
         raise DependencyFailed("The return's order is missing")
     try:
         request = label_request(record, order_found[0], policy)
-        purchased = carrier.find_by_reference(reference) if claim.recovered else None
-        if purchased is None:
-            purchased = carrier.buy_return_label(request)
+        purchased = _buy_once(carrier, request, reference, recovered=claim.recovered)
     except CarrierRejected as refusal:
-        change = return_rules.apply_action(
-            record, "label_failed", actor=Actor.SYSTEM, actor_id=carrier.name, now=now, note=refusal.message
-        )
-        change.record.label_error = refusal.message
-        store.release_label_claim(change.record, change.events, expected_version=record.version, release={})
+        _park_refused(record, refusal, store=store, carrier=carrier, now=now)
         return "needs_attention"
 
     stored = files.store(rma, _label_files(carrier, purchased))
-    label = ReturnLabel(
+    label = _return_label(purchased, stored, reference=reference, policy=policy, now=now)
+    change = _label_issued(record, label, actor_id=carrier.name, policy=policy, now=now)
+    try:
+        store.record_label(change.record, change.events, expected_version=record.version, reference=reference)
+    except Conflict:
+        # The return changed while we bought (e.g. the shopper cancelled): do not leave a paid label behind.
+        current = store.get_return(rma)
+        if current is not None and current[0].status != ParcelState.APPROVED:
+            carrier.void_label(purchased)
+            return "voided_after_change"
+        raise
+    return "issued"
+
+
+def _no_label_needed(record: ReturnRecord) -> str | None:
+    """Why this return gets no label now (None: it needs one)."""
+    if record.status != ParcelState.APPROVED or record.label is not None:
+        return "nothing_to_do"  # a duplicate event, or the return moved on (cancelled, ...)
+    if all(line.resolution == "keep_item" for line in record.lines):
+        return "not_needed"  # returnless: nothing travels back
+    return None
+
+
+def _buy_once(carrier: Carrier, request: LabelRequest, reference: str, *, recovered: bool) -> PurchasedLabel:
+    """Buy the label, unless an earlier attempt (that held the claim) already did: the carrier
+    knows the reference then, and that label is the one."""
+    purchased = carrier.find_by_reference(reference) if recovered else None
+    if purchased is None:
+        purchased = carrier.buy_return_label(request)
+    return purchased
+
+
+def _park_refused(
+    record: ReturnRecord, refusal: CarrierRejected, *, store: LabelStore, carrier: Carrier, now: datetime
+) -> None:
+    """A refusal a retry will not fix: the return waits for a person, with the carrier's message."""
+    change = return_rules.apply_action(
+        record, "label_failed", actor=Actor.SYSTEM, actor_id=carrier.name, now=now, note=refusal.message
+    )
+    change.record.label_error = refusal.message
+    store.release_label_claim(change.record, change.events, expected_version=record.version, release={})
+
+
+def _return_label(
+    purchased: PurchasedLabel, stored: dict[str, str], *, reference: str, policy: ReturnPolicy, now: datetime
+) -> ReturnLabel:
+    """The return's record of its bought label; it expires `policy.label.expiry_days` from now."""
+    return ReturnLabel(
         carrier=purchased.carrier,
         provider_id=purchased.provider_id,
         tracking_number=purchased.tracking_number,
@@ -169,11 +214,17 @@ def issue_label(
         qr_payload=purchased.content.qr_payload if purchased.content else None,
         qr_code_url=purchased.qr_code_url,
     )
+
+
+def _label_issued(
+    record: ReturnRecord, label: ReturnLabel, *, actor_id: str, policy: ReturnPolicy, now: datetime
+) -> Change:
+    """The return moved to `label_issued`; with `deduct_actual_cost`, repriced at the label's cost."""
     change = return_rules.apply_action(
         record,
         "issue_label",
         actor=Actor.SYSTEM,
-        actor_id=carrier.name,
+        actor_id=actor_id,
         now=now,
         data={
             "tracking_number": label.tracking_number,
@@ -191,21 +242,12 @@ def issue_label(
             waive_shipping=False,
             shipping_fee=label.cost if record.preview.return_shipping_fee else 0,
         )
-    try:
-        store.record_label(change.record, change.events, expected_version=record.version, reference=reference)
-    except Conflict:
-        # The return changed while we bought (e.g. the shopper cancelled): do not leave a paid label behind.
-        current = store.get_return(rma)
-        if current is not None and current[0].status != ParcelState.APPROVED:
-            carrier.void_label(purchased)
-            return "voided_after_change"
-        raise
-    return "issued"
+    return change
 
 
 def _label_files(carrier: Carrier, purchased: PurchasedLabel) -> dict[str, bytes]:
     """Every format the carrier can give for this label (some sell only the one bought)."""
-    files = {}
+    files: dict[str, bytes] = {}
     for label_format in FORMATS:
         try:
             files[label_format] = carrier.fetch_label(purchased, label_format)
@@ -223,15 +265,15 @@ def void_cancelled(
     found = store.get_return(rma)
     if found is None:
         return "unknown_return"
-    record: ReturnRecord = found[0]
+    record = found[0]
     if record.status != ParcelState.CANCELLED or record.label is None or record.label.voided:
         return "nothing_to_do"
     carrier = carrier_for(record.label.carrier)
-    result = carrier.void_label(_purchased(record))
+    result = carrier.void_label(_purchased(record.label))
     updated = record.model_copy(deep=True)
     updated.version = record.version + 1
     updated.updated_at = now
-    updated.label.voided = result.voided
+    _label_of(updated).voided = result.voided
     event = TimelineEntry(
         seq=updated.version,
         at=now,
@@ -257,45 +299,67 @@ def expire_labels(
         found = store.get_return(rma)
         if found is None:
             continue
-        record: ReturnRecord = found[0]
+        record = found[0]
         if record.status != ParcelState.LABEL_ISSUED or record.label is None:
             continue
         label = record.label
         if label.expires_at <= now:
-            voided = carrier_for(label.carrier).void_label(_purchased(record)).voided
-            change = return_rules.apply_action(
-                record,
-                "expire",
-                actor=Actor.SYSTEM,
-                actor_id="label-expiry",
-                now=now,
-                data={"tracking_number": label.tracking_number, "voided": voided},
-            )
-            change.record.label.voided = voided
-            store.save_change(
-                change.record, change.events, expected_version=record.version, release=change.release
-            )
+            _expire(record, label, store=store, carrier_for=carrier_for, now=now)
             counts["expired"] += 1
         elif label.expires_at - reminder <= now and not label.reminder_sent:
-            updated = record.model_copy(deep=True)
-            updated.version = record.version + 1
-            updated.updated_at = now
-            updated.label.reminder_sent = True
-            event = TimelineEntry(
-                seq=updated.version,
-                at=now,
-                type="return.label_expiring",
-                actor="system",
-                actor_id="label-expiry",
-                data={"expires_at": label.expires_at.isoformat(), "tracking_number": label.tracking_number},
-            )
-            store.save_change(updated, [event], expected_version=record.version, release={})
+            _remind(record, label, store=store, now=now)
             counts["reminded"] += 1
     return counts
 
 
-def _purchased(record: ReturnRecord) -> PurchasedLabel:
-    label = record.label
+def _expire(
+    record: ReturnRecord,
+    label: ReturnLabel,
+    *,
+    store: LabelStore,
+    carrier_for: Callable[[str], Carrier],
+    now: datetime,
+) -> None:
+    """A label never scanned before it expired: void it with its carrier, expire the return."""
+    voided = carrier_for(label.carrier).void_label(_purchased(label)).voided
+    change = return_rules.apply_action(
+        record,
+        "expire",
+        actor=Actor.SYSTEM,
+        actor_id="label-expiry",
+        now=now,
+        data={"tracking_number": label.tracking_number, "voided": voided},
+    )
+    _label_of(change.record).voided = voided
+    store.save_change(change.record, change.events, expected_version=record.version, release=change.release)
+
+
+def _remind(record: ReturnRecord, label: ReturnLabel, *, store: LabelStore, now: datetime) -> None:
+    """Mark the label reminded and write `return.label_expiring` (the shopper is told once)."""
+    updated = record.model_copy(deep=True)
+    updated.version = record.version + 1
+    updated.updated_at = now
+    _label_of(updated).reminder_sent = True
+    event = TimelineEntry(
+        seq=updated.version,
+        at=now,
+        type="return.label_expiring",
+        actor="system",
+        actor_id="label-expiry",
+        data={"expires_at": label.expires_at.isoformat(), "tracking_number": label.tracking_number},
+    )
+    store.save_change(updated, [event], expected_version=record.version, release={})
+
+
+def _label_of(record: ReturnRecord) -> ReturnLabel:
+    """The label of a return known to have one."""
+    if record.label is None:
+        raise ValueError(f"return {record.rma} has no label")
+    return record.label
+
+
+def _purchased(label: ReturnLabel) -> PurchasedLabel:
+    """The carrier's view of a label we recorded (to void it)."""
     return PurchasedLabel(
         carrier=label.carrier,
         provider_id=label.provider_id,

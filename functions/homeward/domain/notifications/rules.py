@@ -17,7 +17,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
@@ -192,10 +192,10 @@ class LinkTokens:
     def __init__(self, keys: list[str]) -> None:
         if not keys or any(len(k) < 32 for k in keys):
             raise ValueError("link signing keys must be at least 32 characters")
-        kwargs = {"signer_kwargs": {"digest_method": hashlib.sha256}}
-        self._unsubscribe = URLSafeSerializer(keys, salt=UNSUBSCRIBE_SALT, **kwargs)
-        self._survey = URLSafeTimedSerializer(keys, salt=SURVEY_SALT, **kwargs)
-        self._sign_in = URLSafeSerializer(keys, salt=SIGN_IN_SALT, **kwargs)
+        signer_kwargs: dict[str, Any] = {"digest_method": hashlib.sha256}
+        self._unsubscribe = URLSafeSerializer(keys, salt=UNSUBSCRIBE_SALT, signer_kwargs=signer_kwargs)
+        self._survey = URLSafeTimedSerializer(keys, salt=SURVEY_SALT, signer_kwargs=signer_kwargs)
+        self._sign_in = URLSafeSerializer(keys, salt=SIGN_IN_SALT, signer_kwargs=signer_kwargs)
 
     def unsubscribe(self, customer_fp: str, channel: Channel = "email") -> str:
         return self._unsubscribe.dumps({"c": customer_fp, "ch": channel})

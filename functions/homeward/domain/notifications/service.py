@@ -18,6 +18,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from homeward.domain.notifications.rules import (
+    Channel,
+    ChannelDecision,
     Preferences,
     Recipient,
     channels_for,
@@ -110,15 +112,18 @@ class Deferred(Exception):
         self.deliveries = deliveries or []
 
 
+Build = Callable[[str, Channel, dict, ReturnRecord | None, Order], Outgoing]
+
+
 def notify(
     event: dict,
     *,
     event_id: str,
-    order_id: str,
+    order_id: str | None,
     rma: str | None,
     store: NotifyStore,
     lookup: Lookup,
-    build: Callable[[str, str, dict, ReturnRecord | None, Order], Outgoing],
+    build: Build,
     send: Callable[[Outgoing], str],
     sms_opted_out: Callable[[str], bool] = lambda phone: False,
     now: datetime,
@@ -126,79 +131,137 @@ def notify(
     """Deliver the message for one event. `build(kind, channel, event, record, order)` renders
     it; `send(outgoing)` sends it (raising SendThrottled / SendRejected); `sms_opted_out(phone)`
     asks the carrier-side opt-out list. Raises Deferred when an SMS must wait (the email, if
-    any, has gone already)."""
-    record = None
-    keeps_every_item = False
-    if event.get("type") == "return.approved" and rma:  # told now only if no label will follow
-        record = lookup.get_return(rma)
-        keeps_every_item = bool(record) and all(line.resolution == "keep_item" for line in record.lines)
-    kind = message_for(event, keeps_every_item=keeps_every_item)
+    any, has gone already). An event without an order id is told to nobody (order_not_found)."""
+    record, kind = _message(event, rma, lookup)
     if kind is None:
         return []  # most events without a message cost no read at all
     if record is None and rma:
         record = lookup.get_return(rma)
-    order = lookup.get_order(order_id)
+    order = lookup.get_order(order_id) if order_id else None
     if order is None:
         return [Delivery("email", "undeliverable", "order_not_found", kind=kind)]
     if record is not None and record.gift is not None:
         order = gift_view(order, record)
-    key = dedupe_key(kind, event, event_id)
+    attempt = _Attempt(
+        kind=kind,
+        key=dedupe_key(kind, event, event_id),
+        event=event,
+        record=record,
+        order=order,
+        recipient=_recipient(order),
+        store=store,
+        lookup=lookup,
+        build=build,
+        send=send,
+        sms_opted_out=sms_opted_out,
+        now=now,
+    )
+    deliveries: list[Delivery] = []
+    for decision in channels_for(kind, attempt.recipient, _preferences(order, store)):
+        delivery = attempt.deliver(decision)
+        if delivery is not None:
+            deliveries.append(delivery)
+    deferred = [d.send_at for d in deliveries if d.status == "deferred" and d.send_at is not None]
+    if deferred:
+        raise Deferred(deferred[-1], deliveries)
+    return deliveries
+
+
+def _message(event: dict, rma: str | None, lookup: Lookup) -> tuple[ReturnRecord | None, str | None]:
+    """The message kind of an event (None: no message), with the return when deciding needed it."""
+    record = None
+    keeps_every_item = False
+    if event.get("type") == "return.approved" and rma:  # told now only if no label will follow
+        record = lookup.get_return(rma)
+        keeps_every_item = record is not None and all(line.resolution == "keep_item" for line in record.lines)
+    return record, message_for(event, keeps_every_item=keeps_every_item)
+
+
+def _recipient(order: Order) -> Recipient:
     customer = order.customer
-    recipient = Recipient(
+    return Recipient(
         email=customer.email,
         phone=customer.phone,
         locale=customer.locale,
         time_zone=customer.time_zone,
         name=customer.name,
     )
+
+
+def _preferences(order: Order, store: NotifyStore) -> Preferences:
+    """The shopper's saved preferences; an SMS opt-in given with the order counts too."""
+    customer = order.customer
     saved = store.preferences(email_fingerprint(customer.email))
-    prefs = Preferences(
+    return Preferences(
         email_opt_out=saved.email_opt_out,
         sms_opt_in=saved.sms_opt_in or customer.sms_opt_in,
         sms_opt_out=saved.sms_opt_out,
     )
-    deliveries: list[Delivery] = []
-    deferred_until: datetime | None = None
 
-    def skip(channel: str, reason: str) -> None:
-        store.claim(key, channel, kind=kind, now=now, status="undeliverable", detail=reason)
-        deliveries.append(Delivery(channel, "undeliverable", reason, kind=kind))
 
-    for decision in channels_for(kind, recipient, prefs):
+@dataclass(frozen=True)
+class _Attempt:
+    """One event's message on its way to one shopper, channel by channel."""
+
+    kind: str
+    key: str
+    event: dict
+    record: ReturnRecord | None
+    order: Order
+    recipient: Recipient
+    store: NotifyStore
+    lookup: Lookup
+    build: Build
+    send: Callable[[Outgoing], str]
+    sms_opted_out: Callable[[str], bool]
+    now: datetime
+
+    def deliver(self, decision: ChannelDecision) -> Delivery | None:
+        """What became of the message on the decision's channel (None: not worth a record)."""
+        channel = decision.channel
         if not decision.send:
-            if decision.reason != "sms_not_opted_in":  # the usual case, not worth a write
-                skip(decision.channel, decision.reason)
-            continue
-        if decision.channel == "sms":
-            send_at = sms_send_at(now, recipient.time_zone)
-            if send_at > now:
-                if store.claim(key, "sms", kind=kind, now=now, status="deferred", detail=send_at.isoformat()):
-                    deferred_until = send_at
-                    deliveries.append(Delivery("sms", "deferred", send_at=send_at, kind=kind))
-                else:
-                    deliveries.append(Delivery("sms", "duplicate", kind=kind))
-                continue
-        if not store.claim(key, decision.channel, kind=kind, now=now):
-            deliveries.append(Delivery(decision.channel, "duplicate", kind=kind))
-            continue
+            return self._skip(channel, decision.reason)
+        if channel == "sms":
+            send_at = sms_send_at(self.now, self.recipient.time_zone)
+            if send_at > self.now:
+                return self._defer_sms(send_at)
+        if not self.store.claim(self.key, channel, kind=self.kind, now=self.now):
+            return Delivery(channel, "duplicate", kind=self.kind)
         # Asked only once claimed: duplicates and replays cost no call to a slow, rate-limited API.
-        if decision.channel == "sms" and sms_opted_out(recipient.phone):
-            store.mark(key, "sms", "undeliverable", detail="sms_opted_out", now=now)
-            deliveries.append(Delivery("sms", "undeliverable", "sms_opted_out", kind=kind))
-            continue
-        delivery = _send_one(kind, decision.channel, event, record, order, key, store, build, send, now)
-        deliveries.append(delivery)
-        if delivery.status == "failed" and record is not None:
-            note_failure(record.rma, delivery, lookup=lookup, now=now)
-    if deferred_until is not None:
-        raise Deferred(deferred_until, deliveries)
-    return deliveries
+        # (channels_for lets an SMS go only to a valid number.)
+        if channel == "sms" and self.recipient.phone is not None and self.sms_opted_out(self.recipient.phone):
+            self.store.mark(self.key, "sms", "undeliverable", detail="sms_opted_out", now=self.now)
+            return Delivery("sms", "undeliverable", "sms_opted_out", kind=self.kind)
+        delivery = _send_one(self, channel)
+        if delivery.status == "failed" and self.record is not None:
+            note_failure(self.record.rma, delivery, lookup=self.lookup, now=self.now)
+        return delivery
+
+    def _skip(self, channel: str, reason: str) -> Delivery | None:
+        """Record a channel the message cannot use (a shopper who never opted in to SMS: no write)."""
+        if reason == "sms_not_opted_in":  # the usual case, not worth a write
+            return None
+        self.store.claim(
+            self.key, channel, kind=self.kind, now=self.now, status="undeliverable", detail=reason
+        )
+        return Delivery(channel, "undeliverable", reason, kind=self.kind)
+
+    def _defer_sms(self, send_at: datetime) -> Delivery:
+        """Quiet hours: claim the SMS as deferred until `send_at` (a duplicate finds it claimed)."""
+        claimed = self.store.claim(
+            self.key, "sms", kind=self.kind, now=self.now, status="deferred", detail=send_at.isoformat()
+        )
+        if not claimed:
+            return Delivery("sms", "duplicate", kind=self.kind)
+        return Delivery("sms", "deferred", send_at=send_at, kind=self.kind)
 
 
 def gift_view(order: Order, record: ReturnRecord) -> Order:
     """The order as told to a gift's recipient: addressed to them (email only, their language)."""
     from homeward.models.orders import Customer
 
+    if record.gift is None:
+        return order
     recipient = Customer(email=record.gift.email, locale=record.gift.locale or order.customer.locale)
     return order.model_copy(update={"customer": recipient})
 
@@ -237,10 +300,12 @@ def note_failure(rma: str, delivery: Delivery, *, lookup: Lookup, now: datetime,
     return False
 
 
-def _send_one(kind, channel, event, record, order, key, store, build, send, now) -> Delivery:
-    outgoing = build(kind, channel, event, record, order)
+def _send_one(attempt: _Attempt, channel: Channel) -> Delivery:
+    """Render and send on a claimed channel; the record says sent, failed, or retry (throttled)."""
+    store, key, kind, now = attempt.store, attempt.key, attempt.kind, attempt.now
+    outgoing = attempt.build(kind, channel, attempt.event, attempt.record, attempt.order)
     try:
-        message_id = send(outgoing)
+        message_id = attempt.send(outgoing)
     except SendThrottled:
         store.mark(key, channel, "retry", now=now)  # claimable again on the retry
         raise

@@ -10,9 +10,10 @@ finds the item applied and does nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from homeward.domain.returns import rules as return_rules
 from homeward.domain.returns.states import Actor, ParcelState
@@ -41,7 +42,7 @@ class TrackingStore(Protocol):
         shipment: Shipment,
         *,
         expected_version: int,
-        events: list[tuple[str, dict]],
+        events: list[tuple[str, dict[str, Any]]],
         outcome: str,
         return_change: tuple[ReturnRecord, list[TimelineEntry], int] | None = None,
         now: datetime,
@@ -51,7 +52,9 @@ class TrackingStore(Protocol):
 
     def parked_for(self, tracking_number: str) -> list[str]: ...
 
-    def redrive(self, wid: str, *, now: datetime, actor: str, from_statuses=...) -> bool: ...
+    def redrive(
+        self, wid: str, *, now: datetime, actor: str, from_statuses: tuple[str, ...] = ...
+    ) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -188,18 +191,30 @@ def redrive_parked(
     )
 
 
+class ParkedEvent(Protocol):
+    """What the watch needs of a parked inbox entry."""
+
+    @property
+    def webhook_id(self) -> str: ...
+
+    @property
+    def tracking_number(self) -> str: ...
+
+
 class WatchStore(Protocol):
     def active_since_before(self, cutoff: datetime, *, limit: int) -> list[str]: ...
 
     def shipments(self, tracking_numbers: list[str]) -> list[Shipment]: ...
 
     def record_delay(
-        self, shipment: Shipment, *, expected_version: int, events: list[tuple[str, dict]]
+        self, shipment: Shipment, *, expected_version: int, events: list[tuple[str, dict[str, Any]]]
     ) -> None: ...
 
-    def list_webhooks(self, status: str, *, limit: int, cursor=None, received_before=None): ...
+    def list_webhooks(self, status: str, *, limit: int) -> tuple[Sequence[ParkedEvent], dict | None]: ...
 
-    def redrive(self, wid: str, *, now: datetime, actor: str, from_statuses=...) -> bool: ...
+    def redrive(
+        self, wid: str, *, now: datetime, actor: str, from_statuses: tuple[str, ...] = ...
+    ) -> bool: ...
 
 
 def watch(*, store: WatchStore, stalled_after: timedelta, now: datetime, limit: int = 500) -> dict[str, int]:

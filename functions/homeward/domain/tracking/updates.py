@@ -183,6 +183,18 @@ def _return_action(status: TrackingStatus, *, suspicious: bool) -> str | None:
     return None  # unknown, pre_transit: not a scan
 
 
+@dataclass(frozen=True)
+class _Current:
+    """A parcel's current-status fields, as an update leaves them (moved or kept)."""
+
+    status: TrackingStatus
+    detail: str | None
+    action_required: bool
+    status_at: datetime | None
+    location: Location | None
+    eta: datetime | None
+
+
 def apply_update(shipment: Shipment, update: CarrierUpdate, *, now: datetime) -> TrackingOutcome:
     """Apply one (already deduplicated) carrier update: history always, current status if newer."""
     if normalize_tracking_number(update.tracking_number) != shipment.tracking_number:
@@ -190,68 +202,27 @@ def apply_update(shipment: Shipment, update: CarrierUpdate, *, now: datetime) ->
 
     incoming = _update_checkpoints(update)
     checkpoints = merge_checkpoints(shipment.checkpoints, incoming)
-    last_event_at = _latest(shipment.last_event_at, update.event_at, *(c.at for c in incoming))
-
     ordering = should_apply(
         shipment.status if shipment.status_at else None, shipment.status_at, update.status, update.event_at
     )
     # SM 2.5: an unrecognized value keeps the previous status (history only), whatever its time.
     kept_previous = update.status == S.UNKNOWN and not update.recognized
     decision = replace(ordering, apply=False, needs_review=False) if kept_previous else ordering
+    current = _current_after(shipment, update, decision, eta_still_current=kept_previous and ordering.apply)
+    needs_review, review_reason = _review_flag(shipment, current.status, checkpoints, decision)
 
-    status, detail, action_required = shipment.status, shipment.detail, shipment.action_required
-    status_at, location, eta = shipment.status_at, shipment.last_location, shipment.eta
-    if decision.apply:
-        status, detail, action_required = update.status, update.detail, update.action_required
-        status_at = update.event_at
-        if update.location is not None and not update.location.is_empty():
-            location = update.location
-        if update.eta is not None:
-            eta = update.eta  # an update without an ETA keeps the one we have
-        if status in TERMINAL:
-            eta = None  # nothing left to estimate
-    elif kept_previous and ordering.apply and status not in TERMINAL and update.eta is not None:
-        # The status is unusable but the event is current: its ETA still is (e.g. a UPS
-        # "updated delivery date" that maps to no status).
-        eta = update.eta
-
-    needs_review, review_reason = shipment.needs_review, shipment.review_reason
-    review = decision.reason.value if decision.needs_review else None
-    was_suspicious = shipment.status == S.DELIVERED and _has_return_to_sender(shipment.checkpoints)
-    if review is None and status == S.DELIVERED and _has_return_to_sender(checkpoints) and not was_suspicious:
-        # Also when the return_to_sender scan arrives after (but is dated before) delivered.
-        # Only when this update makes it so: a flag ops cleared is not raised again.
-        review = DELIVERED_AFTER_RETURN_TO_SENDER
-    if review is not None and not needs_review:
-        # The first reason stays until ops clears the flag.
-        needs_review, review_reason = True, review
-
-    status_changed = (status, detail) != (shipment.status, shipment.detail)
-    eta_changed = eta != shipment.eta
-    location_changed = location != shipment.last_location
-    events: list[str] = []
-    if status_changed or eta_changed:
-        events.append(SHIPMENT_UPDATED)
-    if status_changed and (status in EXCEPTION_STATUSES or action_required):
-        events.append(SHIPMENT_EXCEPTION)
-    if status_changed and status == S.DELIVERED and shipment.status != S.DELIVERED:
-        events.append(SHIPMENT_DELIVERED)
-
-    return_action = None
-    if shipment.direction == Direction.RETURN and decision.apply:
-        suspicious = decision.needs_review or (status == S.DELIVERED and _has_return_to_sender(checkpoints))
-        return_action = _return_action(status, suspicious=suspicious)
-
+    status_changed = (current.status, current.detail) != (shipment.status, shipment.detail)
+    eta_changed = current.eta != shipment.eta
     updated = shipment.model_copy(
         update={
             "carrier": shipment.carrier or update.carrier,
-            "status": status,
-            "detail": detail,
-            "action_required": action_required,
-            "status_at": status_at,
-            "last_event_at": last_event_at,
-            "last_location": location,
-            "eta": eta,
+            "status": current.status,
+            "detail": current.detail,
+            "action_required": current.action_required,
+            "status_at": current.status_at,
+            "last_event_at": _latest(shipment.last_event_at, update.event_at, *(c.at for c in incoming)),
+            "last_location": current.location,
+            "eta": current.eta,
             "checkpoints": checkpoints,
             "applied_events": shipment.applied_events + 1,
             "needs_review": needs_review,
@@ -263,11 +234,86 @@ def apply_update(shipment: Shipment, update: CarrierUpdate, *, now: datetime) ->
     return TrackingOutcome(
         shipment=updated,
         decision=decision,
-        changed=status_changed or eta_changed or location_changed,
-        events=tuple(events),
-        return_action=return_action,
+        changed=status_changed or eta_changed or current.location != shipment.last_location,
+        events=_domain_events(shipment, current, status_changed=status_changed, eta_changed=eta_changed),
+        return_action=_parcel_return_action(shipment, current.status, checkpoints, decision),
         kept_previous=kept_previous,
     )
+
+
+def _current_after(
+    shipment: Shipment, update: CarrierUpdate, decision: Decision, *, eta_still_current: bool
+) -> _Current:
+    """The current status moves to the update's when `decision` applies it; otherwise it stays."""
+    if decision.apply:
+        location = shipment.last_location
+        if update.location is not None and not update.location.is_empty():
+            location = update.location
+        eta = update.eta if update.eta is not None else shipment.eta  # no ETA keeps the one we have
+        if update.status in TERMINAL:
+            eta = None  # nothing left to estimate
+        return _Current(update.status, update.detail, update.action_required, update.event_at, location, eta)
+    eta = shipment.eta
+    if eta_still_current and shipment.status not in TERMINAL and update.eta is not None:
+        # The status is unusable but the event is current: its ETA still is (e.g. a UPS
+        # "updated delivery date" that maps to no status).
+        eta = update.eta
+    return _Current(
+        shipment.status,
+        shipment.detail,
+        shipment.action_required,
+        shipment.status_at,
+        shipment.last_location,
+        eta,
+    )
+
+
+def _review_reason(
+    shipment: Shipment, status: TrackingStatus, checkpoints: list[Checkpoint], decision: Decision
+) -> str | None:
+    """Why this update needs a person to look at the parcel, if it does."""
+    if decision.needs_review:
+        return decision.reason.value
+    was_suspicious = shipment.status == S.DELIVERED and _has_return_to_sender(shipment.checkpoints)
+    if status == S.DELIVERED and _has_return_to_sender(checkpoints) and not was_suspicious:
+        # Also when the return_to_sender scan arrives after (but is dated before) delivered.
+        # Only when this update makes it so: a flag ops cleared is not raised again.
+        return DELIVERED_AFTER_RETURN_TO_SENDER
+    return None
+
+
+def _review_flag(
+    shipment: Shipment, status: TrackingStatus, checkpoints: list[Checkpoint], decision: Decision
+) -> tuple[bool, str | None]:
+    """The parcel's (needs_review, review_reason): the first reason stays until ops clears the flag."""
+    review = _review_reason(shipment, status, checkpoints, decision)
+    if review is None or shipment.needs_review:
+        return shipment.needs_review, shipment.review_reason
+    return True, review
+
+
+def _domain_events(
+    shipment: Shipment, current: _Current, *, status_changed: bool, eta_changed: bool
+) -> tuple[str, ...]:
+    """The domain events of a real change of the current status or ETA, in publishing order."""
+    events: list[str] = []
+    if status_changed or eta_changed:
+        events.append(SHIPMENT_UPDATED)
+    if status_changed and (current.status in EXCEPTION_STATUSES or current.action_required):
+        events.append(SHIPMENT_EXCEPTION)
+    if status_changed and current.status == S.DELIVERED and shipment.status != S.DELIVERED:
+        events.append(SHIPMENT_DELIVERED)
+    return tuple(events)
+
+
+def _parcel_return_action(
+    shipment: Shipment, status: TrackingStatus, checkpoints: list[Checkpoint], decision: Decision
+) -> str | None:
+    """The return action of an applied update to a return parcel (None for outbound or history)."""
+    if shipment.direction != Direction.RETURN or not decision.apply:
+        return None
+    suspicious = decision.needs_review or (status == S.DELIVERED and _has_return_to_sender(checkpoints))
+    return _return_action(status, suspicious=suspicious)
 
 
 def return_action_for(action: str | None, return_status: ParcelState) -> str | None:
