@@ -1,4 +1,4 @@
-# Homeward - one Makefile; CI runs the same targets (.ci/run -> make test).
+# Homeward - one Makefile; CI runs the same targets (.ci/run -> make test, make lint).
 #   make run     set up, then run Homeward locally (moto + the real handlers) with demo data
 #   make test    set up, then run every test (unit, integration, infra, e2e) and cfn-lint
 SHELL := /bin/bash
@@ -28,7 +28,8 @@ help:
 	@echo "make build    sam build for arm64 / python3.13 without Docker"
 	@echo "make deploy   sam build + sam deploy + the portal's files to S3/CloudFront (CONFIG_ENV=prod)"
 	@echo "make bench    cold-start, memory and AWS-call figures"
-	@echo "make docs     regenerate the OpenAPI document and docs/return-states.md"
+	@echo "make docs     regenerate the OpenAPI document, docs/return-states.md and docs/events.md"
+	@echo "make lint     ruff, formatting, mypy, function length, import contracts"
 
 # uv in a private venv, then the locked project environment. Re-runs only when inputs change.
 $(UV):
@@ -91,13 +92,16 @@ lint: setup
 	$(VENV)/bin/ruff format --check functions infra tests
 	$(VENV)/bin/mypy
 	$(PY) -m infra.function_length functions/homeward
+	cd functions && ../$(VENV)/bin/lint-imports --config ../pyproject.toml
 
 openapi: setup
 	$(PY) -m infra.openapi
 
-# Generated documents: the OpenAPI description and the return state machine (tests fail when stale).
+# Generated documents: the OpenAPI description, the return state machine and the domain event
+# catalogue (docs/events.md, docs/events/*.schema.json); tests fail when any is stale.
 docs: openapi
 	$(PY) -m infra.state_docs
+	$(PY) -m infra.event_docs
 
 # Runtime dependencies, pinned from uv.lock, for functions/Makefile (tests/infra checks they are in sync).
 requirements: $(UV)
