@@ -9,6 +9,8 @@ batch goes to the stream's failure queue for replay.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
@@ -16,6 +18,9 @@ from homeward.adapters.aws import client
 from homeward.adapters.events import publish_event
 from homeward.config import DomainEventsSettings, load_settings
 from homeward.observability import logger, metrics
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 settings = load_settings(DomainEventsSettings)
 sns = client("sns")
@@ -32,5 +37,5 @@ def publish(record: DynamoDBRecord) -> None:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-def lambda_handler(event: dict, context) -> dict:
+def lambda_handler(event: dict, context) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=publish, processor=processor, context=context)
