@@ -33,6 +33,7 @@ Bodies, by subject:
 - **shipment.\\***: the parcel's state; the payload fields below are the body.
 - **portal.sign_in_link**: the sign-in request (the nonce, never the token or the email address).
 
+In the code, each type is a constant in `homeward/domain/event_types.py` (`RETURN_APPROVED`...).
 A JSON Schema per event for subscribers: [docs/events/](events/) (`<type>.schema.json`). New
 optional fields may be added to a payload; a field is never renamed or removed without a new type.
 

@@ -140,3 +140,24 @@ def test_every_schema_names_its_type_as_a_constant():
         schema = spec.json_schema()
         assert schema["properties"]["type"]["const"] == spec.type
         assert "x-message-attributes" in schema
+
+
+def test_every_catalogued_type_has_its_constant_and_nothing_more():
+    from homeward.domain import event_types
+
+    constants = {name: value for name, value in vars(event_types).items() if name.isupper()}
+    assert sorted(constants.values()) == sorted(CATALOGUE)
+    assert all(name == value.replace(".", "_").upper() for name, value in constants.items())
+
+
+def test_the_constants_module_is_cheap_to_import():
+    """Hot handler paths may use the constants: importing them loads no pydantic model."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, homeward.domain.event_types\n"
+        "assert 'homeward.domain.events' not in sys.modules\n"
+        "assert 'pydantic' not in sys.modules, 'event_types must stay free of imports'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT / "functions")

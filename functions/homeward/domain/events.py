@@ -15,7 +15,8 @@ Three bodies, by subject:
 Pure (pydantic and the standard library): nothing on a hot handler path imports it. The tests
 check it against the code and the template (tests/unit/test_event_catalogue.py), and
 `make docs` writes docs/events.md and docs/events/<type>.schema.json from it (infra/event_docs.py).
-Add an event here first, then emit it (docs/contributing.md).
+Add an event here (and its constant in event_types.py, which hot paths import instead of this)
+first, then emit it (docs/contributing.md).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from homeward.domain import event_types as T
 
 # Every event type: `<subject>.<what_happened>`, lower case (tests scan the code for these).
 EVENT_TYPE_PATTERN = re.compile(
@@ -352,9 +355,10 @@ def _shipment(type_: str, when: str, emitters: tuple[str, ...], *consumers: Cons
     return EventSpec(type_, when, emitters, consumers, ShipmentEvent, ShipmentEvent)
 
 
-def _refund_report(status: str) -> EventSpec:
+def _refund_report(type_: str) -> EventSpec:
+    status = type_.removeprefix("refund.")
     return _return(
-        f"refund.{status}",
+        type_,
         f"The provider reports the refund `{status}` without a move to succeeded/failed, or only its "
         "refund id is learnt (staff-only)",
         (_REPORT,),
@@ -365,21 +369,21 @@ def _refund_report(status: str) -> EventSpec:
 EVENTS: tuple[EventSpec, ...] = (
     # the return's life (domain/returns/states.py)
     _return(
-        "return.requested",
+        T.RETURN_REQUESTED,
         "A shopper (or ops on their behalf) files a return",
         ("domain/returns/rules.py (create)",),
         ReturnRequested,
         NOTIFICATIONS,
     ),
     _return(
-        "return.needs_review",
+        T.RETURN_NEEDS_REVIEW,
         "Policy sends the request to a person",
         ("domain/returns/rules.py (create)",),
         Decision,
         NOTIFICATIONS,
     ),
     _return(
-        "return.approved",
+        T.RETURN_APPROVED,
         "Policy or ops approves the return",
         ("domain/returns/rules.py (create)", _STATES),
         Decision,
@@ -388,36 +392,36 @@ EVENTS: tuple[EventSpec, ...] = (
         NOTIFICATIONS,
     ),
     _return(
-        "return.rejected",
+        T.RETURN_REJECTED,
         "Ops declines the request (the note is the reason)",
         (_STATES,),
         NoData,
         NOTIFICATIONS,
     ),
     _return(
-        "return.needs_attention",
+        T.RETURN_NEEDS_ATTENTION,
         "The carrier refused the label for a reason a retry cannot fix (the note says why)",
         (_LABELS,),
         NoData,
     ),
-    _return("return.label_requested", "Ops asks for the label again", (_STATES,), NoData, LABELS),
-    _return("return.label_issued", "A carrier label was bought", (_LABELS,), LabelIssued, NOTIFICATIONS),
+    _return(T.RETURN_LABEL_REQUESTED, "Ops asks for the label again", (_STATES,), NoData, LABELS),
+    _return(T.RETURN_LABEL_ISSUED, "A carrier label was bought", (_LABELS,), LabelIssued, NOTIFICATIONS),
     _return(
-        "return.label_voided",
+        T.RETURN_LABEL_VOIDED,
         "The label of a cancelled return was voided (or the carrier refused)",
         (_LABELS,),
         LabelVoided,
     ),
     _return(
-        "return.label_expiring",
+        T.RETURN_LABEL_EXPIRING,
         "The label expires soon and was never scanned (a reminder, once)",
         (_LABELS,),
         LabelExpiring,
         NOTIFICATIONS,
     ),
-    _return("return.expired", "The label expired unscanned", (_LABELS,), Expired, NOTIFICATIONS),
+    _return(T.RETURN_EXPIRED, "The label expired unscanned", (_LABELS,), Expired, NOTIFICATIONS),
     _return(
-        "return.in_transit",
+        T.RETURN_IN_TRANSIT,
         "The carrier scanned the return parcel",
         (_SCAN,),
         CarrierScan,
@@ -425,7 +429,7 @@ EVENTS: tuple[EventSpec, ...] = (
         NOTIFICATIONS,
     ),
     _return(
-        "return.delivered",
+        T.RETURN_DELIVERED,
         "The carrier delivered the parcel to the warehouse",
         (_SCAN,),
         CarrierScan,
@@ -433,7 +437,7 @@ EVENTS: tuple[EventSpec, ...] = (
         NOTIFICATIONS,
     ),
     _return(
-        "return.received",
+        T.RETURN_RECEIVED,
         "The warehouse received and inspected the items",
         ("domain/returns/rules.py (receive)",),
         Received,
@@ -441,14 +445,14 @@ EVENTS: tuple[EventSpec, ...] = (
         NOTIFICATIONS,
     ),
     _return(
-        "return.closed",
+        T.RETURN_CLOSED,
         "Nothing more to do (refund settled, or ops closed it)",
         (_STATES, "domain/refunds/rules.py (close_if_settled)"),
         NoData,
         NOTIFICATIONS,
     ),
     _return(
-        "return.cancelled",
+        T.RETURN_CANCELLED,
         "The shopper or ops withdrew the return before drop-off",
         (_STATES,),
         NoData,
@@ -456,76 +460,82 @@ EVENTS: tuple[EventSpec, ...] = (
         NOTIFICATIONS,
     ),
     _return(
-        "return.note_added",
+        T.RETURN_NOTE_ADDED,
         "A note on the timeline: from ops, a capped refund, or a carrier problem with the parcel",
         ("domain/returns/rules.py (add_note)", _REFUNDS, _SCAN),
         NoteAdded,
     ),
     _return(
-        "notification.failed",
+        T.NOTIFICATION_FAILED,
         "A message to the shopper could not be delivered (staff-only note)",
         ("domain/notifications/service.py (failure_note)",),
         NotificationFailed,
     ),
     # money (domain/refunds/rules.py)
     _return(
-        "refund.requested",
+        T.REFUND_REQUESTED,
         "Refunds were planned: at the policy's trigger, by ops, or for an exchange difference",
         (_REFUNDS,),
         RefundRequested,
         REFUNDS,
     ),
     _return(
-        "refund.retry_requested", "Ops retries failed refunds", (_REFUNDS,), RefundRetryRequested, REFUNDS
+        T.REFUND_RETRY_REQUESTED, "Ops retries failed refunds", (_REFUNDS,), RefundRetryRequested, REFUNDS
     ),
     _return(
-        "refund.issued", "The provider reports a refund succeeded", (_REPORT,), RefundReport, NOTIFICATIONS
+        T.REFUND_ISSUED, "The provider reports a refund succeeded", (_REPORT,), RefundReport, NOTIFICATIONS
     ),
     _return(
-        "refund.failed",
+        T.REFUND_FAILED,
         "The provider reports a refund failed or was canceled",
         (_REPORT,),
         RefundFailed,
         NOTIFICATIONS,
     ),
     *(
-        _refund_report(status)
-        for status in ("reserved", "pending", "requires_action", "succeeded", "canceled")
+        _refund_report(type_)
+        for type_ in (
+            T.REFUND_RESERVED,
+            T.REFUND_PENDING,
+            T.REFUND_REQUIRES_ACTION,
+            T.REFUND_SUCCEEDED,
+            T.REFUND_CANCELED,
+        )
     ),
-    _return("credit.issued", "Store credit was issued (a code)", (_REFUNDS,), CreditIssued, NOTIFICATIONS),
+    _return(T.CREDIT_ISSUED, "Store credit was issued (a code)", (_REFUNDS,), CreditIssued, NOTIFICATIONS),
     _return(
-        "exchange.requested",
+        T.EXCHANGE_REQUESTED,
         "The return has exchange lines: the shop is asked for a replacement order",
         (_REFUNDS,),
         ExchangeRequested,
     ),
     _return(
-        "exchange.payment_due",
+        T.EXCHANGE_PAYMENT_DUE,
         "Ops settled an exchange whose replacement costs more (the shopper owes the difference)",
         (_REFUNDS,),
         ExchangePaymentDue,
     ),
     _return(
-        "exchange.settled",
+        T.EXCHANGE_SETTLED,
         "Ops settled an exchange (any difference is refunded)",
         (_REFUNDS,),
         ExchangeSettled,
     ),
     # parcels (domain/tracking)
-    _shipment("shipment.updated", "A parcel's status, detail or ETA changed", (_SHIPMENT,), NOTIFICATIONS),
+    _shipment(T.SHIPMENT_UPDATED, "A parcel's status, detail or ETA changed", (_SHIPMENT,), NOTIFICATIONS),
     _shipment(
-        "shipment.exception",
+        T.SHIPMENT_EXCEPTION,
         "A parcel has a problem that needs action (exception, failure, return to sender)",
         (_SHIPMENT,),
         NOTIFICATIONS,
     ),
-    _shipment("shipment.delivered", "A parcel was delivered", (_SHIPMENT,), NOTIFICATIONS),
+    _shipment(T.SHIPMENT_DELIVERED, "A parcel was delivered", (_SHIPMENT,), NOTIFICATIONS),
     _shipment(
-        "shipment.delayed", "A parcel has been silent too long (once per silence)", (_WATCH,), NOTIFICATIONS
+        T.SHIPMENT_DELAYED, "A parcel has been silent too long (once per silence)", (_WATCH,), NOTIFICATIONS
     ),
     # the portal
     EventSpec(
-        "portal.sign_in_link",
+        T.PORTAL_SIGN_IN_LINK,
         "A shopper asked for a sign-in link by email",
         ("adapters/dynamodb/orders.py (request_sign_in_link)",),
         (NOTIFICATIONS,),
