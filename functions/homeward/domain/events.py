@@ -158,8 +158,12 @@ class ReturnRequested(_Model):
 
 class Decision(_Model):
     reason_codes: list[str] | None = Field(
-        default=None, description="policy's decision; absent when ops approved"
+        default=None, description="the policy's reasons; absent when ops approved"
     )
+
+
+class Review(_Model):
+    reason_codes: list[str] = Field(description="why the policy wants a person to look")
 
 
 class LabelIssued(_Model):
@@ -327,11 +331,21 @@ class EventSpec:
         else:
             fields = {"type": (Literal[self.type], ...)}
         model = create_model(_title(self.type), __base__=self.body, **fields)
-        schema = model.model_json_schema()
+        schema = _open(model.model_json_schema())
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
         schema["description"] = self.when
-        schema["x-message-attributes"] = EventAttributes.model_json_schema()
+        schema["x-message-attributes"] = _open(EventAttributes.model_json_schema())
         return schema
+
+
+def _open(schema: Any) -> Any:
+    """The schema without `additionalProperties: false`: the code refuses fields the catalogue
+    does not declare (so it stays exact), but subscribers must accept fields added later."""
+    if isinstance(schema, dict):
+        return {k: _open(v) for k, v in schema.items() if not (k == "additionalProperties" and v is False)}
+    if isinstance(schema, list):
+        return [_open(v) for v in schema]
+    return schema
 
 
 def _title(event_type: str) -> str:
@@ -371,21 +385,21 @@ EVENTS: tuple[EventSpec, ...] = (
     _return(
         T.RETURN_REQUESTED,
         "A shopper (or ops on their behalf) files a return",
-        ("domain/returns/rules.py (create)",),
+        ("domain/returns/rules.py (create_return)",),
         ReturnRequested,
         NOTIFICATIONS,
     ),
     _return(
         T.RETURN_NEEDS_REVIEW,
         "Policy sends the request to a person",
-        ("domain/returns/rules.py (create)",),
-        Decision,
+        ("domain/returns/rules.py (create_return)",),
+        Review,
         NOTIFICATIONS,
     ),
     _return(
         T.RETURN_APPROVED,
         "Policy or ops approves the return",
-        ("domain/returns/rules.py (create)", _STATES),
+        ("domain/returns/rules.py (create_return)", _STATES),
         Decision,
         LABELS,
         REFUNDS,
