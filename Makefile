@@ -1,4 +1,4 @@
-# Homeward - one Makefile; CI runs the same targets (.ci/run -> make test).
+# Homeward - one Makefile; CI runs the same targets (.ci/run -> make test, make lint).
 #   make run     set up, then run Homeward locally (moto + the real handlers) with demo data
 #   make test    set up, then run every test (unit, integration, infra, e2e) and cfn-lint
 SHELL := /bin/bash
@@ -28,7 +28,8 @@ help:
 	@echo "make build    sam build for arm64 / python3.13 without Docker"
 	@echo "make deploy   sam build + sam deploy + the portal's files to S3/CloudFront (CONFIG_ENV=prod)"
 	@echo "make bench    cold-start, memory and AWS-call figures"
-	@echo "make docs     regenerate the OpenAPI document, docs/return-states.md and docs/data-model.md"
+	@echo "make docs     regenerate the OpenAPI document and docs/{return-states,data-model,events}.md"
+	@echo "make lint     ruff, formatting, mypy, function length, import contracts"
 
 # uv in a private venv, then the locked project environment. Re-runs only when inputs change.
 $(UV):
@@ -85,21 +86,26 @@ checkov: $(CHECKOV_STAMP)
 	$(CHECKOV) -f template.yaml --framework cloudformation --skip-download --compact --quiet
 
 # Static checks (CI runs them too): ruff (with complexity C901 <= 10), formatting, types (mypy over
-# functions/homeward), no function over 50 lines, and the layers' import contracts (import-linter).
+# functions/homeward), no function over 50 lines, and the layers' import contracts (import-linter,
+# run from functions/ so `homeward` imports; docs/contributing.md).
 lint: setup
 	$(VENV)/bin/ruff check functions infra tests
 	$(VENV)/bin/ruff format --check functions infra tests
 	$(VENV)/bin/mypy
 	$(PY) -m infra.function_length functions/homeward
+	$(PY) -m infra.function_length infra/local infra/lint_rules infra/template.py infra/web.py \
+		infra/preview_emails.py infra/event_docs.py infra/state_docs.py
+	cd functions && ../$(VENV)/bin/lint-imports --config ../pyproject.toml --no-cache
 
 openapi: setup
 	$(PY) -m infra.openapi
 
-# Generated documents: the OpenAPI description, the return state machine and the table's data model
-# (tests fail when stale).
+# Generated documents: the OpenAPI description, the return state machine, the table's data model and
+# the domain event catalogue (docs/events.md, docs/events/*.schema.json); tests fail when any is stale.
 docs: openapi
 	$(PY) -m infra.state_docs
 	$(PY) -m infra.data_model
+	$(PY) -m infra.event_docs
 
 # Runtime dependencies, pinned from uv.lock, for functions/Makefile (tests/infra checks they are in sync).
 requirements: $(UV)

@@ -51,6 +51,53 @@ _PARCEL_STATUS = {
 }
 
 
+def _sample_return(rma: str, de: bool) -> dict:
+    return {
+        "rma": rma,
+        "lines": [
+            {
+                "title": "Merino-Pullover" if de else "Merino crew sweater",
+                "variant": "M / Grau meliert" if de else "M / Heather grey",
+                "quantity": 1,
+            },
+            {
+                "title": "Trailrunning-Socken (3er-Pack)" if de else "Trail running socks (3-pack)",
+                "variant": None,
+                "quantity": 2,
+            },
+        ],
+        "rejection_reason": (
+            "Die Socken wurden getragen; wir nehmen nur ungetragene Socken zurück."
+            if de
+            else "The socks were worn, and our policy only accepts unworn socks."
+        ),
+        "label": {
+            "tracking_number": "HW58417267687373989",
+            "carrier_service": "UPS Ground",
+            "expires_at": NOW + timedelta(days=14),
+            "qr_payload": "https://hw.example/d/HW58417267687373989",
+        },
+    }
+
+
+def _sample_money(currency: str, de: bool) -> dict:
+    return {
+        "amount": 8251,
+        "currency": currency,
+        "breakdown": {
+            "merchandise": 8998,
+            "discounts": 900,
+            "tax": 648,
+            "restocking_fee": 0,
+            "grade_deduction": 0,
+            "return_shipping_fee": 495,
+        },
+        "credit_code": "HWC-4F7Q-2M9X",
+        "credit_balance": 10751,
+        "failure_reason": "Die hinterlegte Karte ist abgelaufen." if de else "The card on file has expired.",
+    }
+
+
 def sample_context(locale: str = "en", kind: str | None = None) -> dict:
     """A context with every part filled in, as the notifications consumer passes it.
 
@@ -67,49 +114,8 @@ def sample_context(locale: str = "en", kind: str | None = None) -> dict:
         "locale": locale,
         "customer": {"name": "Anna Schmidt" if de else "Jamie Rivera"},
         "order": {"order_number": "#2001"},
-        "return": {
-            "rma": rma,
-            "lines": [
-                {
-                    "title": "Merino-Pullover" if de else "Merino crew sweater",
-                    "variant": "M / Grau meliert" if de else "M / Heather grey",
-                    "quantity": 1,
-                },
-                {
-                    "title": "Trailrunning-Socken (3er-Pack)" if de else "Trail running socks (3-pack)",
-                    "variant": None,
-                    "quantity": 2,
-                },
-            ],
-            "rejection_reason": (
-                "Die Socken wurden getragen; wir nehmen nur ungetragene Socken zurück."
-                if de
-                else "The socks were worn, and our policy only accepts unworn socks."
-            ),
-            "label": {
-                "tracking_number": "HW58417267687373989",
-                "carrier_service": "UPS Ground",
-                "expires_at": NOW + timedelta(days=14),
-                "qr_payload": "https://hw.example/d/HW58417267687373989",
-            },
-        },
-        "money": {
-            "amount": 8251,
-            "currency": currency,
-            "breakdown": {
-                "merchandise": 8998,
-                "discounts": 900,
-                "tax": 648,
-                "restocking_fee": 0,
-                "grade_deduction": 0,
-                "return_shipping_fee": 495,
-            },
-            "credit_code": "HWC-4F7Q-2M9X",
-            "credit_balance": 10751,
-            "failure_reason": "Die hinterlegte Karte ist abgelaufen."
-            if de
-            else "The card on file has expired.",
-        },
+        "return": _sample_return(rma, de),
+        "money": _sample_money(currency, de),
         "parcel": {
             "tracking_number": "1Z999AA10123456784",
             "carrier": "UPS",

@@ -124,42 +124,65 @@ def resolve(value, refs: dict[str, str], attrs: dict[tuple[str, str], str] | Non
         resolved = {k: resolve(v, refs, attrs) for k, v in value.items()}
         return {k: v for k, v in resolved.items() if v is not NO_VALUE}
     ((fn, arg),) = value.items()
-    if fn == "Ref":
-        return NO_VALUE if arg == "AWS::NoValue" else refs[arg]
-    if fn == "Fn::GetAtt":
-        logical_id, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
-        return attrs[(logical_id, attribute)]
-    if fn == "Fn::Sub":
-        text, local = (arg, {}) if isinstance(arg, str) else (arg[0], resolve(arg[1], refs, attrs))
-        import re
-
-        def substitute(match: re.Match) -> str:
-            name = match.group(1)
-            if name in local:
-                return str(local[name])
-            if "." in name and name.split(".", 1)[0] in refs:
-                logical_id, attribute = name.split(".", 1)
-                return attrs[(logical_id, attribute)]
-            return str(refs[name])
-
-        return re.sub(r"\$\{([^}!]+)\}", substitute, text)
-    if fn == "Fn::If":
-        condition, if_true, if_false = arg
-        chosen = if_true if refs.get(f"Condition:{condition}") == "true" else if_false
-        return resolve(chosen, refs, attrs)
-    if fn == "Fn::Join":
-        separator, items = arg
-        return separator.join(str(i) for i in resolve(items, refs, attrs))
-    if fn == "Fn::Select":
-        index, items = arg
-        return resolve(items, refs, attrs)[int(index)]
-    if fn == "Fn::Split":
-        separator, text = arg
-        return str(resolve(text, refs, attrs)).split(separator)
-    raise AssertionError(f"unhandled intrinsic {fn}")  # _INTRINSICS and the branches above agree
+    return _INTRINSICS[fn](arg, refs, attrs)
 
 
-_INTRINSICS = frozenset({"Ref", "Fn::GetAtt", "Fn::Sub", "Fn::If", "Fn::Join", "Fn::Select", "Fn::Split"})
+def _ref(arg, refs: dict[str, str], attrs: dict):
+    return NO_VALUE if arg == "AWS::NoValue" else refs[arg]
+
+
+def _get_att(arg, refs: dict[str, str], attrs: dict):
+    logical_id, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
+    return attrs[(logical_id, attribute)]
+
+
+def _sub(arg, refs: dict[str, str], attrs: dict) -> str:
+    text, local = (arg, {}) if isinstance(arg, str) else (arg[0], resolve(arg[1], refs, attrs))
+    import re
+
+    def substitute(match: re.Match) -> str:
+        name = match.group(1)
+        if name in local:
+            return str(local[name])
+        if "." in name and name.split(".", 1)[0] in refs:
+            logical_id, attribute = name.split(".", 1)
+            return attrs[(logical_id, attribute)]
+        return str(refs[name])
+
+    return re.sub(r"\$\{([^}!]+)\}", substitute, text)
+
+
+def _if(arg, refs: dict[str, str], attrs: dict):
+    condition, if_true, if_false = arg
+    chosen = if_true if refs.get(f"Condition:{condition}") == "true" else if_false
+    return resolve(chosen, refs, attrs)
+
+
+def _join(arg, refs: dict[str, str], attrs: dict) -> str:
+    separator, items = arg
+    return separator.join(str(i) for i in resolve(items, refs, attrs))
+
+
+def _select(arg, refs: dict[str, str], attrs: dict):
+    index, items = arg
+    return resolve(items, refs, attrs)[int(index)]
+
+
+def _split(arg, refs: dict[str, str], attrs: dict) -> list[str]:
+    separator, text = arg
+    return str(resolve(text, refs, attrs)).split(separator)
+
+
+# The intrinsics `resolve` reads, and how.
+_INTRINSICS = {
+    "Ref": _ref,
+    "Fn::GetAtt": _get_att,
+    "Fn::Sub": _sub,
+    "Fn::If": _if,
+    "Fn::Join": _join,
+    "Fn::Select": _select,
+    "Fn::Split": _split,
+}
 
 
 def dynamodb_table_kwargs(logical_id: str, table_name: str, template: dict | None = None) -> dict:

@@ -369,6 +369,39 @@ def _previous_release(s3, bucket: str, existing: set[str]) -> set[str]:
         return existing
 
 
+def _upload(site: Site, s3, bucket: str, existing: set[str]) -> tuple[list[str], list[str]]:
+    """Upload the site's files, assets first (the pages point at them); (uploaded, unchanged)."""
+    uploaded, unchanged = [], []
+    for key in [*site.asset_keys(), *site.page_keys()]:
+        if key.startswith(ASSETS_PREFIX) and key in existing:
+            unchanged.append(key)  # same name = same content
+            continue
+        s3.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=(site.root / key).read_bytes(),
+            ContentType=content_type(key),
+            CacheControl=cache_control(key),
+        )
+        uploaded.append(key)
+    return uploaded, unchanged
+
+
+def _write_marker(s3, bucket: str, release_id: str, current: set[str], previous: set[str]) -> None:
+    """The release marker: this release's keys and the previous one's still in the bucket."""
+    marker = {
+        "current": {"id": release_id, "keys": sorted(current)},
+        "previous": {"keys": sorted(previous)},
+    }
+    s3.put_object(
+        Bucket=bucket,
+        Key=RELEASE_MARKER,
+        Body=json.dumps(marker, indent=1).encode(),
+        ContentType="application/json",
+        CacheControl="no-store",
+    )
+
+
 def publish(
     site: Site,
     *,
@@ -383,19 +416,7 @@ def publish(
     release_id = release_id or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     existing = _existing_keys(s3, bucket)
     previous = _previous_release(s3, bucket, existing)
-    uploaded, unchanged = [], []
-    for key in [*site.asset_keys(), *site.page_keys()]:  # pages last: they point at the assets
-        if key.startswith(ASSETS_PREFIX) and key in existing:
-            unchanged.append(key)  # same name = same content
-            continue
-        s3.put_object(
-            Bucket=bucket,
-            Key=key,
-            Body=(site.root / key).read_bytes(),
-            ContentType=content_type(key),
-            CacheControl=cache_control(key),
-        )
-        uploaded.append(key)
+    uploaded, unchanged = _upload(site, s3, bucket, existing)
     current = set(site.keys)
     stale = sorted(existing - current - previous - {RELEASE_MARKER})
     for start in range(0, len(stale), 1000):
@@ -403,17 +424,7 @@ def publish(
             Bucket=bucket,
             Delete={"Objects": [{"Key": k} for k in stale[start : start + 1000]], "Quiet": True},
         )
-    marker = {
-        "current": {"id": release_id, "keys": sorted(current)},
-        "previous": {"keys": sorted(previous & existing)},
-    }
-    s3.put_object(
-        Bucket=bucket,
-        Key=RELEASE_MARKER,
-        Body=json.dumps(marker, indent=1).encode(),
-        ContentType="application/json",
-        CacheControl="no-store",
-    )
+    _write_marker(s3, bucket, release_id, current, previous & existing)
     invalidation_id = None
     if cloudfront is not None and distribution_id:
         invalidation_id = cloudfront.create_invalidation(

@@ -18,10 +18,14 @@ are set from the start). Must run before anything imports the package;
 
 from __future__ import annotations
 
-import functools
 import importlib
 import importlib.util
 import sys
+from types import ModuleType
+from typing import TYPE_CHECKING, cast  # typing: loaded anyway by every handler (pydantic)
+
+if TYPE_CHECKING:
+    from importlib.abc import InspectLoader, Loader
 
 DEFERRED = (
     "aws_lambda_powertools.event_handler",
@@ -37,27 +41,33 @@ def defer_package_init(name: str) -> None:
     if spec is None or spec.loader is None or spec.submodule_search_locations is None:
         return
     module = importlib.util.module_from_spec(spec)
+    # Module-level __getattr__ (PEP 562) is only asked for what the module lacks.
+    module.__dict__["__getattr__"] = _DeferredPackage(name, module, spec.loader).getattr
+    sys.modules[name] = module
+    parent, _, child = name.rpartition(".")
+    setattr(sys.modules[parent], child, module)
 
-    @functools.cache
-    def reexports() -> dict[str, str]:
+
+class _DeferredPackage:
+    """The `__getattr__` of a package whose `__init__` has not run (yet)."""
+
+    def __init__(self, name: str, module: ModuleType, loader: Loader) -> None:
+        self.name = name
+        self.module = module
+        self.loader = loader
+        self._reexports: dict[str, str] | None = None
+
+    def reexports(self) -> dict[str, str]:
         """{name: submodule} for each `from package.submodule import name` in the __init__."""
-        import ast
+        if self._reexports is None:
+            self._reexports = _reexports(self.name, cast("InspectLoader", self.loader).get_source(self.name))
+        return self._reexports
 
-        tree = ast.parse(spec.loader.get_source(name) or "")
-        found = {}
-        for node in tree.body:
-            if not isinstance(node, ast.ImportFrom) or not node.module or node.level > 1:
-                continue
-            source = f"{name}.{node.module}" if node.level == 1 else node.module
-            if source.startswith(name + "."):
-                found |= {alias.asname or alias.name: source for alias in node.names}
-        return found
-
-    def __getattr__(attr: str):
-        # Module-level __getattr__ (PEP 562) is only asked for what the module lacks.
+    def getattr(self, attr: str):
+        name, module = self.name, self.module
         if attr.startswith("__") and attr.endswith("__") and attr != "__all__":
             raise AttributeError(f"module {name!r} has no attribute {attr!r}")
-        if (source := reexports().get(attr)) is not None:
+        if (source := self.reexports().get(attr)) is not None:
             # A name the __init__ re-exports (`from package import Response`, as Powertools'
             # own openapi.params does): the same object, from the one submodule that defines it.
             # Kept in the package, as the __init__ would: a name that is also a submodule's
@@ -69,13 +79,22 @@ def defer_package_init(name: str) -> None:
             # `from package import submodule` (as Powertools' own modules do): load just that one
             return importlib.import_module(f"{name}.{attr}")
         del module.__dict__["__getattr__"]
-        spec.loader.exec_module(module)  # the real __init__; loaded submodules are reused
+        self.loader.exec_module(module)  # the real __init__; loaded submodules are reused
         return getattr(module, attr)
 
-    module.__getattr__ = __getattr__
-    sys.modules[name] = module
-    parent, _, child = name.rpartition(".")
-    setattr(sys.modules[parent], child, module)
+
+def _reexports(name: str, init_source: str | None) -> dict[str, str]:
+    import ast
+
+    tree = ast.parse(init_source or "")
+    found: dict[str, str] = {}
+    for node in tree.body:
+        if not isinstance(node, ast.ImportFrom) or not node.module or node.level > 1:
+            continue
+        source = f"{name}.{node.module}" if node.level == 1 else node.module
+        if source.startswith(name + "."):
+            found |= {alias.asname or alias.name: source for alias in node.names}
+    return found
 
 
 def defer_all() -> None:

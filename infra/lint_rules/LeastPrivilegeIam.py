@@ -63,20 +63,52 @@ def _candidates(value) -> list[str]:
         return [s for item in value for s in _candidates(item)]
     if isinstance(value, dict) and len(value) == 1:
         ((fn, arg),) = value.items()
-        if fn == "Ref":
-            return [] if arg == "AWS::NoValue" else [f"<{arg}>"]
-        if fn == "Fn::GetAtt":
-            return [f"<{arg if isinstance(arg, str) else '.'.join(map(str, arg))}>"]
-        if fn == "Fn::Sub":
-            text = arg[0] if isinstance(arg, list) and arg else arg
-            if isinstance(text, str):
-                return [re.sub(r"\$\{([^}!]+)\}", lambda m: f"<{m.group(1)}>", text)]
-        if fn == "Fn::Join" and isinstance(arg, list) and len(arg) == 2 and isinstance(arg[1], list):
-            parts = [(_candidates(p) or [""])[0] for p in arg[1]]
-            return [str(arg[0]).join(parts)]
-        if fn == "Fn::If" and isinstance(arg, list) and len(arg) == 3:
-            return _candidates(arg[1]) + _candidates(arg[2])
+        read = _INTRINSICS.get(fn)
+        found = read(arg) if read else None
+        if found is not None:
+            return found
     return ["<expression>"]
+
+
+def _ref(arg) -> list[str]:
+    return [] if arg == "AWS::NoValue" else [f"<{arg}>"]
+
+
+def _get_att(arg) -> list[str]:
+    return [f"<{arg if isinstance(arg, str) else '.'.join(map(str, arg))}>"]
+
+
+def _sub(arg) -> list[str] | None:
+    text = arg[0] if isinstance(arg, list) and arg else arg
+    if not isinstance(text, str):
+        return None
+    return [re.sub(r"\$\{([^}!]+)\}", lambda m: f"<{m.group(1)}>", text)]
+
+
+def _join(arg) -> list[str] | None:
+    if not (isinstance(arg, list) and len(arg) == 2 and isinstance(arg[1], list)):
+        return None
+    parts = [(_candidates(p) or [""])[0] for p in arg[1]]
+    return [str(arg[0]).join(parts)]
+
+
+def _if(arg) -> list[str] | None:
+    if not (isinstance(arg, list) and len(arg) == 3):
+        return None
+    return _candidates(arg[1]) + _candidates(arg[2])
+
+
+# Intrinsic -> its possible string forms (None: not a form we read, an "<expression>").
+_INTRINSICS = {"Ref": _ref, "Fn::GetAtt": _get_att, "Fn::Sub": _sub, "Fn::Join": _join, "Fn::If": _if}
+
+
+def _if_branches(value) -> list | None:
+    """The two branches of a `{"Fn::If": [condition, a, b]}`; None for anything else."""
+    if isinstance(value, dict) and set(value) == {"Fn::If"}:
+        arg = value["Fn::If"]
+        if isinstance(arg, list) and len(arg) == 3:
+            return arg[1:]
+    return None
 
 
 _ANY_TOPIC = re.compile(r"^arn:(?:aws[a-z-]*|<AWS::Partition>):sns:\*:\*:\*$")
@@ -121,29 +153,32 @@ class LeastPrivilegeIam(CloudFormationLintRule):
         matches: list[RuleMatch] = []
         for name, resource in cfn.get_resources().items():
             props = resource.get("Properties") or {}
-            if not isinstance(props, dict):
-                continue
-            base = ["Resources", name, "Properties"]
-            kind = resource.get("Type")
-            if kind == "AWS::Serverless::Function":
-                policies = props.get("Policies")
-                if policies is not None:
-                    items = policies if isinstance(policies, list) else [policies]
-                    root = base + ["Policies"]
-                    for i, item in enumerate(items):
-                        path = root + [i] if isinstance(policies, list) else root
-                        self._check_sam_policy(item, path, name, matches)
-            elif kind == "AWS::IAM::Role":
-                for i, policy in enumerate(props.get("Policies") or []):
-                    if isinstance(policy, dict):
-                        path = base + ["Policies", i, "PolicyDocument"]
-                        self._check_document(policy.get("PolicyDocument"), path, name, matches)
-            elif kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
-                self._check_document(props.get("PolicyDocument"), base + ["PolicyDocument"], name, matches)
-            if kind in ("AWS::Serverless::Function", "AWS::IAM::Role"):
-                for i, arn in enumerate(props.get("ManagedPolicyArns") or []):
-                    self._check_managed(arn, base + ["ManagedPolicyArns", i], name, matches)
+            if isinstance(props, dict):
+                self._check_resource(name, resource.get("Type"), props, matches)
         return matches
+
+    def _check_resource(self, name, kind, props: dict, matches) -> None:
+        base = ["Resources", name, "Properties"]
+        if kind == "AWS::Serverless::Function":
+            self._check_function_policies(props.get("Policies"), base + ["Policies"], name, matches)
+        elif kind == "AWS::IAM::Role":
+            for i, policy in enumerate(props.get("Policies") or []):
+                if isinstance(policy, dict):
+                    path = base + ["Policies", i, "PolicyDocument"]
+                    self._check_document(policy.get("PolicyDocument"), path, name, matches)
+        elif kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            self._check_document(props.get("PolicyDocument"), base + ["PolicyDocument"], name, matches)
+        if kind in ("AWS::Serverless::Function", "AWS::IAM::Role"):
+            for i, arn in enumerate(props.get("ManagedPolicyArns") or []):
+                self._check_managed(arn, base + ["ManagedPolicyArns", i], name, matches)
+
+    def _check_function_policies(self, policies, root, owner, matches) -> None:
+        if policies is None:
+            return
+        items = policies if isinstance(policies, list) else [policies]
+        for i, item in enumerate(items):
+            path = root + [i] if isinstance(policies, list) else root
+            self._check_sam_policy(item, path, owner, matches)
 
     # ---- SAM `Policies` entries ---------------------------------------------------------------
 
@@ -204,15 +239,10 @@ class LeastPrivilegeIam(CloudFormationLintRule):
     def _check_statement(self, statement, path, owner, matches, *, sms_only: bool = False) -> None:
         if not isinstance(statement, dict):
             return
-        if (
-            set(statement) == {"Fn::If"}
-            and isinstance(statement["Fn::If"], list)
-            and len(statement["Fn::If"]) == 3
-        ):
-            for branch in (1, 2):
-                self._check_statement(
-                    statement["Fn::If"][branch], path + ["Fn::If", branch], owner, matches, sms_only=sms_only
-                )
+        branches = _if_branches(statement)
+        if branches is not None:
+            for branch, inner in zip((1, 2), branches, strict=True):
+                self._check_statement(inner, path + ["Fn::If", branch], owner, matches, sms_only=sms_only)
             return
         if statement.get("Effect") != "Allow":
             return
@@ -233,8 +263,10 @@ class LeastPrivilegeIam(CloudFormationLintRule):
                     )
                 )
         data_actions = [a for a in actions if _is_data_action(a)]
-        if not data_actions:
-            return
+        if data_actions:
+            self._check_data_resources(statement, data_actions, path, owner, matches, sms_only=sms_only)
+
+    def _check_data_resources(self, statement, data_actions, path, owner, matches, *, sms_only: bool) -> None:
         for resource in _candidates(statement.get("Resource")):
             if resource == "*" and sms_only and {a.lower() for a in data_actions} == {"sns:publish"}:
                 continue

@@ -12,6 +12,7 @@ so what is stored is exactly what a shop's back end would have created:
 
 from __future__ import annotations
 
+import copy
 import json
 import urllib.error
 import urllib.request
@@ -92,210 +93,227 @@ def _order(
     return DemoOrder(order_id=f"ord_{number}", body=body)
 
 
+# The demo orders' shoppers and lines (copied per call: the bodies are built from them).
+_CUSTOMER_1001 = {
+    "email": "maya.chen@example.com",
+    "phone": "+15555550101",
+    "sms_opt_in": True,  # so the walkthrough shows texts next to emails
+    "name": "Maya Chen",
+    "address": {
+        "name": "Maya Chen",
+        "line1": "1 Harbor Way",
+        "line2": "Apt 12B",
+        "city": "San Francisco",
+        "region": "CA",
+        "postal_code": "94105",
+        "country": "US",
+    },
+}
+
+_LINES_1001 = [
+    {
+        "line_id": "L1",
+        "sku": "SWTR-MER-NVY-M",
+        "title": "Merino crew sweater",
+        "variant": "Navy / M",
+        "quantity": 1,
+        "unit_price": 8900,
+        "tax": 779,
+        "category": "apparel",
+    },
+    {
+        "line_id": "L2",
+        "sku": "TEE-ORG-WHT-M",
+        "title": "Organic cotton tee",
+        "variant": "White / M",
+        "quantity": 2,
+        "unit_price": 2800,
+        "discount": 560,
+        "tax": 441,
+        "category": "apparel",
+    },
+    {
+        "line_id": "L3",
+        "sku": "TOTE-LIN-NAT",
+        "title": "Linen tote bag",
+        "variant": "Natural",
+        "quantity": 1,
+        "unit_price": 2400,
+        "discount": 600,
+        "tax": 158,
+        "category": "accessories",
+        "tags": ["final_sale"],
+    },
+]
+
+_CUSTOMER_1002 = {
+    "email": "daniel.okafor@example.com",
+    "phone": "+15555550102",
+    "name": "Daniel Okafor",
+    "address": {
+        "name": "Daniel Okafor",
+        "line1": "88 Cedar Street",
+        "city": "Portland",
+        "region": "OR",
+        "postal_code": "97205",
+        "country": "US",
+    },
+}
+
+_LINES_1002 = [
+    {
+        "line_id": "L1",
+        "sku": "SHOE-TRL-SLT-10",
+        "title": "Trail running shoes",
+        "variant": "Slate / US 10",
+        "quantity": 1,
+        "unit_price": 13900,
+        "tax": 1216,
+        "category": "footwear",
+    },
+    {
+        "line_id": "L2",
+        "sku": "SOCK-RUN-3PK-L",
+        "title": "Running socks, 3-pack",
+        "variant": "L",
+        "quantity": 1,
+        "unit_price": 1800,
+        "tax": 158,
+        "category": "apparel",
+    },
+]
+
+_CUSTOMER_1003 = {
+    "email": "sofia.alvarez@example.com",
+    "phone": "+15555550103",
+    "name": "Sofia Alvarez",
+    "address": {
+        "name": "Sofia Alvarez",
+        "line1": "2150 Lakeview Ave",
+        "city": "Austin",
+        "region": "TX",
+        "postal_code": "78704",
+        "country": "US",
+    },
+}
+
+_LINES_1003 = [
+    {
+        "line_id": "L1",
+        "sku": "PLATE-STN-4",
+        "title": "Stoneware dinner plates, set of 4",
+        "quantity": 1,
+        "unit_price": 6400,
+        "tax": 528,
+        "category": "home",
+    },
+    {
+        "line_id": "L2",
+        "sku": "DRIP-CER-WHT",
+        "title": "Ceramic pour-over dripper",
+        "variant": "White",
+        "quantity": 1,
+        "unit_price": 3200,
+        "tax": 264,
+        "category": "home",
+    },
+]
+
+_CUSTOMER_1004 = {
+    "email": "jonas.weber@example.com",
+    "name": "Jonas Weber",
+    "locale": "de-DE",
+    # Shipped straight to the person it is for.
+    "address": {
+        "name": "Lena Fischer",
+        "line1": "Bergstrasse 21",
+        "city": "Kassel",
+        "postal_code": "34119",
+        "country": "DE",
+    },
+}
+
+_LINES_1004 = [
+    {
+        "line_id": "L1",
+        "sku": "SCRF-WOL-RST",
+        "title": "Wollschal",
+        "variant": "Rost",
+        "quantity": 1,
+        "unit_price": 5900,
+        "tax": 942,
+        "category": "accessories",
+    },
+    {
+        "line_id": "L2",
+        "sku": "GLV-LTH-BRN-M",
+        "title": "Lederhandschuhe",
+        "variant": "Braun / M",
+        "quantity": 1,
+        "unit_price": 4900,
+        "tax": 782,
+        "category": "accessories",
+    },
+]
+
+
+def _shipment(carrier: str, tracking_number: str, service: str, shipped: str, *, delivered=None) -> dict:
+    shipment = {
+        "carrier": carrier,
+        "tracking_number": tracking_number,
+        "service": service,
+        "shipped_at": shipped,
+    }
+    if delivered:
+        shipment["delivered_at"] = delivered
+    return shipment
+
+
 def demo_orders(now: datetime | None = None) -> list[DemoOrder]:
     now = now or datetime.now(UTC)
     return [
         _order(
             1001,
             placed=_at(now, 9, 14, 5),
-            customer={
-                "email": "maya.chen@example.com",
-                "phone": "+15555550101",
-                "sms_opt_in": True,  # so the walkthrough shows texts next to emails
-                "name": "Maya Chen",
-                "address": {
-                    "name": "Maya Chen",
-                    "line1": "1 Harbor Way",
-                    "line2": "Apt 12B",
-                    "city": "San Francisco",
-                    "region": "CA",
-                    "postal_code": "94105",
-                    "country": "US",
-                },
-            },
-            lines=[
-                {
-                    "line_id": "L1",
-                    "sku": "SWTR-MER-NVY-M",
-                    "title": "Merino crew sweater",
-                    "variant": "Navy / M",
-                    "quantity": 1,
-                    "unit_price": 8900,
-                    "tax": 779,
-                    "category": "apparel",
-                },
-                {
-                    "line_id": "L2",
-                    "sku": "TEE-ORG-WHT-M",
-                    "title": "Organic cotton tee",
-                    "variant": "White / M",
-                    "quantity": 2,
-                    "unit_price": 2800,
-                    "discount": 560,
-                    "tax": 441,
-                    "category": "apparel",
-                },
-                {
-                    "line_id": "L3",
-                    "sku": "TOTE-LIN-NAT",
-                    "title": "Linen tote bag",
-                    "variant": "Natural",
-                    "quantity": 1,
-                    "unit_price": 2400,
-                    "discount": 600,
-                    "tax": 158,
-                    "category": "accessories",
-                    "tags": ["final_sale"],
-                },
-            ],
+            customer=copy.deepcopy(_CUSTOMER_1001),
+            lines=copy.deepcopy(_LINES_1001),
             shipping=695,
-            shipment={
-                "carrier": "UPS",
-                "tracking_number": "1Z999AA10123456784",
-                "service": "UPS Ground",
-                "shipped_at": _at(now, 7, 16, 30),
-                "delivered_at": _at(now, 5, 11, 20),
-            },
+            shipment=_shipment(
+                "UPS", "1Z999AA10123456784", "UPS Ground", _at(now, 7, 16, 30), delivered=_at(now, 5, 11, 20)
+            ),
         ),
         _order(
             1002,
             placed=_at(now, 50, 9, 40),
-            customer={
-                "email": "daniel.okafor@example.com",
-                "phone": "+15555550102",
-                "name": "Daniel Okafor",
-                "address": {
-                    "name": "Daniel Okafor",
-                    "line1": "88 Cedar Street",
-                    "city": "Portland",
-                    "region": "OR",
-                    "postal_code": "97205",
-                    "country": "US",
-                },
-            },
-            lines=[
-                {
-                    "line_id": "L1",
-                    "sku": "SHOE-TRL-SLT-10",
-                    "title": "Trail running shoes",
-                    "variant": "Slate / US 10",
-                    "quantity": 1,
-                    "unit_price": 13900,
-                    "tax": 1216,
-                    "category": "footwear",
-                },
-                {
-                    "line_id": "L2",
-                    "sku": "SOCK-RUN-3PK-L",
-                    "title": "Running socks, 3-pack",
-                    "variant": "L",
-                    "quantity": 1,
-                    "unit_price": 1800,
-                    "tax": 158,
-                    "category": "apparel",
-                },
-            ],
-            shipment={
-                "carrier": "FedEx",
-                "tracking_number": "794612345678",
-                "service": "FedEx Home Delivery",
-                "shipped_at": _at(now, 48, 15, 0),
-                "delivered_at": _at(now, 45, 13, 45),
-            },
+            customer=copy.deepcopy(_CUSTOMER_1002),
+            lines=copy.deepcopy(_LINES_1002),
+            shipment=_shipment(
+                "FedEx",
+                "794612345678",
+                "FedEx Home Delivery",
+                _at(now, 48, 15, 0),
+                delivered=_at(now, 45, 13, 45),
+            ),
         ),
         _order(
             1003,
             placed=_at(now, 3, 19, 12),
-            customer={
-                "email": "sofia.alvarez@example.com",
-                "phone": "+15555550103",
-                "name": "Sofia Alvarez",
-                "address": {
-                    "name": "Sofia Alvarez",
-                    "line1": "2150 Lakeview Ave",
-                    "city": "Austin",
-                    "region": "TX",
-                    "postal_code": "78704",
-                    "country": "US",
-                },
-            },
-            lines=[
-                {
-                    "line_id": "L1",
-                    "sku": "PLATE-STN-4",
-                    "title": "Stoneware dinner plates, set of 4",
-                    "quantity": 1,
-                    "unit_price": 6400,
-                    "tax": 528,
-                    "category": "home",
-                },
-                {
-                    "line_id": "L2",
-                    "sku": "DRIP-CER-WHT",
-                    "title": "Ceramic pour-over dripper",
-                    "variant": "White",
-                    "quantity": 1,
-                    "unit_price": 3200,
-                    "tax": 264,
-                    "category": "home",
-                },
-            ],
+            customer=copy.deepcopy(_CUSTOMER_1003),
+            lines=copy.deepcopy(_LINES_1003),
             order_discount=500,
             shipping=895,
-            shipment={
-                "carrier": "USPS",
-                "tracking_number": "9400111899223856929431",
-                "service": "Priority Mail",
-                "shipped_at": _at(now, 2, 10, 0),
-            },
+            shipment=_shipment("USPS", "9400111899223856929431", "Priority Mail", _at(now, 2, 10, 0)),
         ),
         _order(
             1004,
             placed=_at(now, 8, 20, 15),
             currency="EUR",
-            customer={
-                "email": "jonas.weber@example.com",
-                "name": "Jonas Weber",
-                "locale": "de-DE",
-                # Shipped straight to the person it is for.
-                "address": {
-                    "name": "Lena Fischer",
-                    "line1": "Bergstrasse 21",
-                    "city": "Kassel",
-                    "postal_code": "34119",
-                    "country": "DE",
-                },
-            },
-            lines=[
-                {
-                    "line_id": "L1",
-                    "sku": "SCRF-WOL-RST",
-                    "title": "Wollschal",
-                    "variant": "Rost",
-                    "quantity": 1,
-                    "unit_price": 5900,
-                    "tax": 942,
-                    "category": "accessories",
-                },
-                {
-                    "line_id": "L2",
-                    "sku": "GLV-LTH-BRN-M",
-                    "title": "Lederhandschuhe",
-                    "variant": "Braun / M",
-                    "quantity": 1,
-                    "unit_price": 4900,
-                    "tax": 782,
-                    "category": "accessories",
-                },
-            ],
+            customer=copy.deepcopy(_CUSTOMER_1004),
+            lines=copy.deepcopy(_LINES_1004),
             shipping=495,
-            shipment={
-                "carrier": "DHL",
-                "tracking_number": "00340434161094042557",
-                "service": "DHL Paket",
-                "shipped_at": _at(now, 6, 9, 0),
-                "delivered_at": _at(now, 3, 12, 5),
-            },
+            shipment=_shipment(
+                "DHL", "00340434161094042557", "DHL Paket", _at(now, 6, 9, 0), delivered=_at(now, 3, 12, 5)
+            ),
             gift_receipt_code="GIFT-7Q4M-2026",
             tags=["web", "gift"],
         ),

@@ -227,19 +227,7 @@ def build_event(
     route: Route, params: dict[str, str], request: Request, request_id: str, now: datetime
 ) -> dict:
     """The payload format 2.0 event API Gateway would send for this request."""
-    headers: dict[str, str] = {}
-    cookies: list[str] = []
-    for name, value in request.headers:
-        name = name.lower()
-        if name == "cookie":
-            cookies += [c.strip() for c in value.split(";") if c.strip()]
-        else:
-            headers[name] = f"{headers[name]},{value}" if name in headers else value
-    forwarded = headers.get("x-forwarded-for")
-    headers["x-forwarded-for"] = f"{forwarded}, {request.source_ip}" if forwarded else request.source_ip
-    headers["x-forwarded-port"] = str(request.server_port)
-    headers["x-forwarded-proto"] = "http"
-    headers["x-amzn-trace-id"] = f"Root={trace_root()}"
+    headers, cookies = _headers_and_cookies(request)
     domain = (headers.get("host") or "localhost").rsplit(":", 1)[0]
     query: dict[str, str] = {}
     for key, value in parse_qsl(request.raw_query, keep_blank_values=True):
@@ -282,6 +270,25 @@ def build_event(
     if params:
         event["pathParameters"] = params
     return event
+
+
+def _headers_and_cookies(request: Request) -> tuple[dict[str, str], list[str]]:
+    """Headers as API Gateway passes them (lower case, repeats joined by commas, the forwarding
+    headers added) and the cookies apart."""
+    headers: dict[str, str] = {}
+    cookies: list[str] = []
+    for name, value in request.headers:
+        name = name.lower()
+        if name == "cookie":
+            cookies += [c.strip() for c in value.split(";") if c.strip()]
+        else:
+            headers[name] = f"{headers[name]},{value}" if name in headers else value
+    forwarded = headers.get("x-forwarded-for")
+    headers["x-forwarded-for"] = f"{forwarded}, {request.source_ip}" if forwarded else request.source_ip
+    headers["x-forwarded-port"] = str(request.server_port)
+    headers["x-forwarded-proto"] = "http"
+    headers["x-amzn-trace-id"] = f"Root={trace_root()}"
+    return headers, cookies
 
 
 def _as_text(body: bytes) -> str | None:

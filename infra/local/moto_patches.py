@@ -60,13 +60,7 @@ def _transact_write_items(self, transact_items: list[dict[str, Any]]) -> None:
             if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
                 raise ValueError("Unsupported transaction operation")
             table_name = op["TableName"]
-            table = self.get_table(table_name)
-            if op_type == "Put":
-                key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
-                if table.range_key_attr is not None:
-                    key[table.range_key_attr] = op["Item"][table.range_key_attr]
-            else:
-                key = op["Key"]
+            key = _item_key(self.get_table(table_name), op_type, op)
             marker = (str(table_name), str(dict(sorted(key.items()))))
             if marker in seen:
                 raise MultipleTransactionsException()
@@ -76,16 +70,29 @@ def _transact_write_items(self, transact_items: list[dict[str, Any]]) -> None:
             if condition is not None and not get_filter_expression(
                 condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
             ).expr(current):
-                old = None
-                if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
-                    old = current.to_json()["Attributes"]
-                errors.append(("ConditionalCheckFailed", ConditionalCheckFailed().message, old))
+                errors.append(("ConditionalCheckFailed", ConditionalCheckFailed().message, _old(op, current)))
                 continue
             errors.append((None, None, None))
             plan.append((op_type, op, table_name, key))
         if any(code is not None for code, _, _ in errors):
             raise TransactionCanceledException(errors)
         _write(self, plan)
+
+
+def _item_key(table, op_type: str, op: dict) -> dict:
+    if op_type != "Put":
+        return op["Key"]
+    key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
+    if table.range_key_attr is not None:
+        key[table.range_key_attr] = op["Item"][table.range_key_attr]
+    return key
+
+
+def _old(op: dict, current) -> Any:
+    """The item a refused condition saw, when the operation asked for it."""
+    if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+        return current.to_json()["Attributes"]
+    return None
 
 
 def _write(backend, plan: list[tuple[str, dict, str, dict]]) -> None:
@@ -99,26 +106,33 @@ def _write(backend, plan: list[tuple[str, dict, str, dict]]) -> None:
         saved.append((table_name, key, copy.deepcopy(backend.get_item(table_name, key))))
     try:
         for op_type, op, table_name, key in plan:
-            names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
-            if op_type == "Put":
-                backend.put_item(table_name, op["Item"])
-            elif op_type == "Delete":
-                backend.delete_item(table_name, key)
-            elif op_type == "Update":
-                backend.update_item(
-                    table_name,
-                    key,
-                    update_expression=op["UpdateExpression"],
-                    expression_attribute_names=names,
-                    expression_attribute_values=values,
-                )
+            _apply(backend, op_type, op, table_name, key)
     except Exception:
-        for table_name, key, item in reversed(saved):
-            table = backend.get_table(table_name)
-            hash_key, range_key = backend.get_keys_value(table, key)
-            table.delete_item(hash_key, range_key)
-            if item is not None:
-                table.put_item(item.to_json()["Attributes"])
-        for table_name, length in stream_lengths.items():
-            del backend.get_table(table_name).stream_shard.items[length:]
+        _restore(backend, saved, stream_lengths)
         raise
+
+
+def _apply(backend, op_type: str, op: dict, table_name: str, key: dict) -> None:
+    if op_type == "Put":
+        backend.put_item(table_name, op["Item"])
+    elif op_type == "Delete":
+        backend.delete_item(table_name, key)
+    elif op_type == "Update":
+        backend.update_item(
+            table_name,
+            key,
+            update_expression=op["UpdateExpression"],
+            expression_attribute_names=op.get("ExpressionAttributeNames"),
+            expression_attribute_values=op.get("ExpressionAttributeValues"),
+        )
+
+
+def _restore(backend, saved: list, stream_lengths: dict[str, int]) -> None:
+    for table_name, key, item in reversed(saved):
+        table = backend.get_table(table_name)
+        hash_key, range_key = backend.get_keys_value(table, key)
+        table.delete_item(hash_key, range_key)
+        if item is not None:
+            table.put_item(item.to_json()["Attributes"])
+    for table_name, length in stream_lengths.items():
+        del backend.get_table(table_name).stream_shard.items[length:]

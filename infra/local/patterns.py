@@ -54,23 +54,45 @@ def _leaf(rule, actual) -> bool:
     if not isinstance(rule, dict):
         return _equal(rule, actual)
     ((kind, arg),) = rule.items()
-    if kind == "prefix":
-        return isinstance(actual, str) and _affix(arg, actual, str.startswith)
-    if kind == "suffix":
-        return isinstance(actual, str) and _affix(arg, actual, str.endswith)
-    if kind == "equals-ignore-case":
-        return isinstance(actual, str) and actual.lower() == arg.lower()
-    if kind == "anything-but":
-        if isinstance(arg, dict):
-            return not _leaf(arg, actual)
-        excluded = arg if isinstance(arg, list) else [arg]
-        return not any(_equal(e, actual) for e in excluded)
-    if kind == "numeric":
-        number = _number(actual)
-        return number is not None and all(
-            _COMPARE[op](number, bound) for op, bound in zip(arg[::2], arg[1::2], strict=True)
-        )
-    raise ValueError(f"filter operator {kind!r} is not supported locally")
+    operator_ = _OPERATORS.get(kind)
+    if operator_ is None:
+        raise ValueError(f"filter operator {kind!r} is not supported locally")
+    return operator_(arg, actual)
+
+
+def _prefix(arg, actual) -> bool:
+    return isinstance(actual, str) and _affix(arg, actual, str.startswith)
+
+
+def _suffix(arg, actual) -> bool:
+    return isinstance(actual, str) and _affix(arg, actual, str.endswith)
+
+
+def _equals_ignore_case(arg, actual) -> bool:
+    return isinstance(actual, str) and actual.lower() == arg.lower()
+
+
+def _anything_but(arg, actual) -> bool:
+    if isinstance(arg, dict):
+        return not _leaf(arg, actual)
+    excluded = arg if isinstance(arg, list) else [arg]
+    return not any(_equal(e, actual) for e in excluded)
+
+
+def _numeric(arg, actual) -> bool:
+    number = _number(actual)
+    return number is not None and all(
+        _COMPARE[op](number, bound) for op, bound in zip(arg[::2], arg[1::2], strict=True)
+    )
+
+
+_OPERATORS = {
+    "prefix": _prefix,
+    "suffix": _suffix,
+    "equals-ignore-case": _equals_ignore_case,
+    "anything-but": _anything_but,
+    "numeric": _numeric,
+}
 
 
 def _affix(arg, actual: str, test) -> bool:

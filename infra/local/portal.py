@@ -81,12 +81,7 @@ def security_headers(config: dict) -> list[tuple[str, str]]:
     if csp := security.get("ContentSecurityPolicy"):
         headers.append(("Content-Security-Policy", " ".join(str(csp["ContentSecurityPolicy"]).split())))
     if hsts := security.get("StrictTransportSecurity"):
-        value = f"max-age={hsts['AccessControlMaxAgeSec']}"
-        if str(hsts.get("IncludeSubdomains")).lower() == "true":
-            value += "; includeSubDomains"
-        if str(hsts.get("Preload")).lower() == "true":
-            value += "; preload"
-        headers.append(("Strict-Transport-Security", value))
+        headers.append(("Strict-Transport-Security", _hsts(hsts)))
     if "ContentTypeOptions" in security:
         headers.append(("X-Content-Type-Options", "nosniff"))
     if referrer := security.get("ReferrerPolicy"):
@@ -94,15 +89,32 @@ def security_headers(config: dict) -> list[tuple[str, str]]:
     if frame := security.get("FrameOptions"):
         headers.append(("X-Frame-Options", frame["FrameOption"]))
     if xss := security.get("XSSProtection"):
-        value = "1" if str(xss.get("Protection")).lower() == "true" else "0"
-        if str(xss.get("ModeBlock")).lower() == "true":
-            value += "; mode=block"
-        elif xss.get("ReportUri"):
-            value += f"; report={xss['ReportUri']}"
-        headers.append(("X-XSS-Protection", value))
+        headers.append(("X-XSS-Protection", _xss_protection(xss)))
     for item in (config.get("CustomHeadersConfig") or {}).get("Items") or []:
         headers.append((item["Header"], str(item["Value"])))
     return headers
+
+
+def _true(value) -> bool:
+    return str(value).lower() == "true"
+
+
+def _hsts(hsts: dict) -> str:
+    value = f"max-age={hsts['AccessControlMaxAgeSec']}"
+    if _true(hsts.get("IncludeSubdomains")):
+        value += "; includeSubDomains"
+    if _true(hsts.get("Preload")):
+        value += "; preload"
+    return value
+
+
+def _xss_protection(xss: dict) -> str:
+    value = "1" if _true(xss.get("Protection")) else "0"
+    if _true(xss.get("ModeBlock")):
+        value += "; mode=block"
+    elif xss.get("ReportUri"):
+        value += f"; report={xss['ReportUri']}"
+    return value
 
 
 def localize_csp(value: str, bucket_hosts: list[str], s3_origin: str) -> str:

@@ -81,39 +81,50 @@ def parameter_values(template: dict, environ: Mapping[str, str]) -> dict[str, st
 
 def evaluate_conditions(template: dict, refs: Mapping[str, str]) -> dict[str, bool]:
     """Evaluate the Conditions section (Equals / Not / And / Or / Condition) against refs."""
-    definitions = template.get("Conditions", {}) or {}
-    results: dict[str, bool] = {}
+    conditions = _Conditions(template.get("Conditions", {}) or {}, refs)
+    for name in conditions.definitions:
+        conditions.condition(name)
+    return conditions.results
 
-    def value(node):
+
+class _Conditions:
+    """The template's conditions, each evaluated once (a condition may name another)."""
+
+    def __init__(self, definitions: dict, refs: Mapping[str, str]) -> None:
+        self.definitions = definitions
+        self.refs = refs
+        self.results: dict[str, bool] = {}
+
+    def condition(self, name: str) -> bool:
+        if name not in self.results:
+            if name not in self.definitions:
+                raise TemplateError(f"unknown condition {name!r}")
+            self.results[name] = bool(self.value(self.definitions[name]))
+        return self.results[name]
+
+    def value(self, node):
         if isinstance(node, dict) and len(node) == 1:
             ((fn, arg),) = node.items()
-            if fn == "Ref":
-                return refs[arg]
-            if fn == "Condition":
-                return condition(arg)
-            if fn == "Fn::Equals":
-                left, right = (str(value(v)) for v in arg)
-                return left == right
-            if fn == "Fn::Not":
-                return not value(arg[0])
-            if fn == "Fn::And":
-                return all(value(v) for v in arg)
-            if fn == "Fn::Or":
-                return any(value(v) for v in arg)
+            evaluate = _CONDITION_FUNCTIONS.get(fn)
+            if evaluate is not None:
+                return evaluate(self, arg)
         if isinstance(node, dict | list):
-            return resolve(node, refs)
+            return resolve(node, self.refs)
         return node
 
-    def condition(name: str) -> bool:
-        if name not in results:
-            if name not in definitions:
-                raise TemplateError(f"unknown condition {name!r}")
-            results[name] = bool(value(definitions[name]))
-        return results[name]
+    def equals(self, arg) -> bool:
+        left, right = (str(self.value(v)) for v in arg)
+        return left == right
 
-    for name in definitions:
-        condition(name)
-    return results
+
+_CONDITION_FUNCTIONS = {
+    "Ref": lambda c, arg: c.refs[arg],
+    "Condition": _Conditions.condition,
+    "Fn::Equals": _Conditions.equals,
+    "Fn::Not": lambda c, arg: not c.value(arg[0]),
+    "Fn::And": lambda c, arg: all(c.value(v) for v in arg),
+    "Fn::Or": lambda c, arg: any(c.value(v) for v in arg),
+}
 
 
 def referenced_ids(node) -> set[str]:

@@ -8,9 +8,13 @@ points every client at the emulator without code changes.
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 # Fail fast inside API calls: API Gateway gives up after 30 s, webhook senders after 3-10 s.
 _CONFIG = Config(
@@ -26,6 +30,8 @@ _SERVICE_CONFIG = {"s3": _CONFIG.merge(Config(signature_version="s3v4"))}
 
 
 @cache
-def client(service: str):
+def client(service: str) -> Any:
     """The process-wide client for an AWS service."""
-    return boto3.client(service, config=_SERVICE_CONFIG.get(service, _CONFIG))
+    # boto3-stubs type a client per service name literal; the name here is any service's.
+    make: Callable[..., Any] = boto3.client
+    return make(service, config=_SERVICE_CONFIG.get(service, _CONFIG))
