@@ -20,7 +20,7 @@ from homeward.adapters.dynamodb.returns import ReturnsTable
 from homeward.adapters.policy import load_policy
 from homeward.adapters.storage import LabelFiles, presigned_photo_post
 from homeward.config import PortalReturnsSettings, load_settings
-from homeward.domain.refunds import rules as refunds
+from homeward.domain.refunds import shopper_view as refunds
 from homeward.domain.returns import service as return_service
 from homeward.domain.returns.states import Actor
 from homeward.errors import NotFound
