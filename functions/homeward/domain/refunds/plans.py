@@ -224,6 +224,19 @@ def _failed_not_retried(state: RefundState) -> list[MoneyMovement]:
     return [m for m in state.movements if m.status in ("failed", "canceled") and m.seq not in retried]
 
 
+def _retry_intent(old: MoneyMovement, *, actor_id: str | None, note: str | None, now: datetime) -> Intent:
+    """Ops' retry of one failed movement: its own intent, so it is planned once."""
+    return Intent(
+        trigger="retry",
+        intent=f"retry:{old.seq}",
+        now=now,
+        actor=Actor.OPS,
+        actor_id=actor_id,
+        reason=note,
+        retry_of=old.seq,
+    )
+
+
 def plan_retry(
     record: ReturnRecord,
     order: Order,
@@ -249,15 +262,7 @@ def plan_retry(
     ops: list[LedgerOp] = []
     credits: list[CreditIssue] = []
     for old in failed:
-        why = Intent(
-            trigger="retry",
-            intent=f"retry:{old.seq}",
-            now=now,
-            actor=Actor.OPS,
-            actor_id=actor_id,
-            reason=note,
-            retry_of=old.seq,
-        )
+        why = _retry_intent(old, actor_id=actor_id, note=note, now=now)
         seq = state.next_seq() + len(movements)
         if as_store_credit or old.kind == "store_credit":
             credit, issue = credit_movement(record, old.amount, why, seq=seq, code=credit_code())
