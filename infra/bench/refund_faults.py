@@ -124,11 +124,8 @@ from homeward.domain.orders.rules import email_fingerprint, normalize_order_numb
 from homeward.domain.refunds import service as refund_service  # noqa: E402
 from homeward.domain.refunds.amounts import final_amount  # noqa: E402
 from homeward.domain.refunds.money import allocate  # noqa: E402
-from homeward.domain.refunds.rules import (  # noqa: E402
-    LATE_FAILURE_RECHECK,  # noqa: E402
-    Report,
-    rules_from,
-)
+from homeward.domain.refunds.pricing import RefundRules  # noqa: E402
+from homeward.domain.refunds.reports import LATE_FAILURE_RECHECK, Report  # noqa: E402
 from homeward.domain.returns import rules as return_rules  # noqa: E402
 from homeward.domain.returns.eligibility import eligibility  # noqa: E402
 from homeward.domain.returns.states import OPEN_MOVEMENT, Actor  # noqa: E402
@@ -1022,7 +1019,7 @@ class _Run:
         order, ledger = loaded
         self.final = record
         breakdown = final_amount(
-            self.created, self.policy, rules_from(self.policy), inspected=False, order=self.order
+            self.created, self.policy, RefundRules.from_policy(self.policy), inspected=False, order=self.order
         )
         captured_total = sum(p.captured for p in self.order.payments)
         expected = min(breakdown.refund_total, captured_total)

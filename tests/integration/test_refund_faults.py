@@ -20,7 +20,7 @@ from datetime import timedelta
 import pytest
 from homeward.adapters.dynamodb.refunds import RefundsTable
 from homeward.adapters.payments import ProviderRejected, RefundRequest
-from homeward.domain.refunds import rules as refunds
+from homeward.domain.refunds import plans, triggers
 from hypothesis import HealthCheck, given, note, settings
 
 from infra.bench.refund_faults import (
@@ -213,9 +213,11 @@ def test_harness_sees_a_store_that_skips_the_ledger(harness):
 
 
 def test_harness_sees_a_return_planned_twice(harness, monkeypatch):
-    original = refunds.is_due
+    original = triggers.is_due
     monkeypatch.setattr(
-        refunds, "is_due", lambda record, policy: original(record.model_copy(update={"refund": None}), policy)
+        triggers,
+        "is_due",
+        lambda record, policy: original(record.model_copy(update={"refund": None}), policy),
     )
     drawn = schedule(("process", "process"), lines=(REFUND_LINE, CREDIT_LINE))
     anomalies = run_schedule(drawn, harness=harness)
@@ -224,13 +226,13 @@ def test_harness_sees_a_return_planned_twice(harness, monkeypatch):
 
 
 def test_harness_sees_a_refund_one_cent_too_high(harness, monkeypatch):
-    original = refunds.amounts_model
+    original = plans.amounts_model
 
     def generous(*args, **kwargs):
         amounts = original(*args, **kwargs)
         return amounts.model_copy(update={"refund_total": amounts.refund_total + 1})
 
-    monkeypatch.setattr(refunds, "amounts_model", generous)
+    monkeypatch.setattr(plans, "amounts_model", generous)
     anomalies = run_schedule(schedule(("process",), payments=2), harness=harness)
     assert any(a.startswith("refunded 9806 ") and "expected 9805" in a for a in anomalies), anomalies
 

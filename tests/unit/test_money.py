@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from homeward.domain.refunds.money import allocate, line_amounts, percent_of
+from homeward.domain.refunds.money import allocate, percent_of
+from homeward.domain.refunds.pricing import line_amounts
 from hypothesis import assume, given
 from hypothesis import strategies as st
 

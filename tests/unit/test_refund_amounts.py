@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from homeward.domain.refunds.amounts import (
-    Allocation,
-    RefundRules,
-    accepted_units,
-    final_amount,
-    remaining,
-    split_across_payments,
-)
+from homeward.domain.refunds.amounts import accepted_units, final_amount
+from homeward.domain.refunds.destinations import Allocation, remaining, split_across_payments
+from homeward.domain.refunds.pricing import RefundRules
 from homeward.errors import Conflict, Unprocessable
 from homeward.models.orders import Payment
 from homeward.models.returns import ReturnRecord

@@ -249,7 +249,7 @@ class RefundRetryRequested(_Model):
 
 
 class RefundReport(_Model):
-    """A payment provider's answer about one refund movement (domain/refunds/rules.apply_report)."""
+    """A payment provider's answer about one refund movement (domain/refunds/reports.apply_report)."""
 
     seq: int
     amount: int
@@ -353,8 +353,8 @@ def _title(event_type: str) -> str:
 
 
 _STATES = "domain/returns/rules.py (apply_action, the state machine in domain/returns/states.py)"
-_REFUNDS = "domain/refunds/rules.py"
-_REPORT = "domain/refunds/rules.py (apply_report)"
+_REFUNDS = "domain/refunds/plans.py"
+_REPORT = "domain/refunds/reports.py (apply_report)"
 _LABELS = "domain/labels/service.py"
 _SCAN = "domain/tracking/service.py (a carrier scan of the return parcel)"
 _SHIPMENT = "domain/tracking/updates.py (a carrier update) -> adapters/dynamodb/tracking.py"
@@ -461,7 +461,7 @@ EVENTS: tuple[EventSpec, ...] = (
     _return(
         T.RETURN_CLOSED,
         "Nothing more to do (refund settled, or ops closed it)",
-        (_STATES, "domain/refunds/rules.py (close_if_settled)"),
+        (_STATES, "domain/refunds/triggers.py (close_if_settled)"),
         NoData,
         NOTIFICATIONS,
     ),
@@ -485,7 +485,7 @@ EVENTS: tuple[EventSpec, ...] = (
         ("domain/notifications/service.py (failure_note)",),
         NotificationFailed,
     ),
-    # money (domain/refunds/rules.py)
+    # money (domain/refunds/plans.py and reports.py)
     _return(
         T.REFUND_REQUESTED,
         "Refunds were planned: at the policy's trigger, by ops, or for an exchange difference",

@@ -27,7 +27,7 @@ from homeward.adapters.policy import load_policy
 from homeward.config import PaymentsSettings, load_settings
 from homeward.domain.refunds import service as refund_service
 from homeward.domain.refunds.payment_webhooks import IgnoredEvent, parse_stripe_event
-from homeward.domain.refunds.rules import Report
+from homeward.domain.refunds.reports import Report
 from homeward.domain.shared.webhook_signatures import verify_stripe
 from homeward.errors import NotFound, WebhookSignatureInvalid
 from homeward.handlers.api import ERROR_RESPONSES, create_app, error_docs, raw_body

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from homeward.domain.refunds import rules as refunds
+from homeward.domain.refunds import shopper_view as refunds
 from homeward.domain.returns import service as return_service
 from homeward.models.returns import (
     PreviewLine,

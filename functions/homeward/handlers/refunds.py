@@ -13,6 +13,7 @@ RefundSweepFunction re-drives its return's open movements anyway.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -28,6 +29,9 @@ from homeward.domain.refunds import service as refund_service
 from homeward.errors import DependencyFailed
 from homeward.handlers.refund_metrics import emit
 from homeward.observability import logger, metrics
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 settings = load_settings(PaymentsSettings)
 store = RefundsTable(client("dynamodb"), settings.table_name)
@@ -52,13 +56,15 @@ def handle_event(event: dict) -> dict:
     return dict(outcome)
 
 
+def _attribute(record: SQSRecord, name: str) -> str | None:
+    attribute = record.message_attributes[name]
+    if attribute is None:
+        raise KeyError(name)  # not one of our domain events: the record fails, like any bad input
+    return attribute.string_value
+
+
 def handle(record: SQSRecord) -> None:
-    attributes = record.message_attributes
-    event = {
-        "event_id": attributes["event_id"].string_value,
-        "type": attributes["type"].string_value,
-        "rma": attributes["rma"].string_value,
-    }
+    event = {name: _attribute(record, name) for name in ("event_id", "type", "rma")}
     try:
         outcome = handle_event(event=event)
     except DependencyFailed as exc:
@@ -70,6 +76,6 @@ def handle(record: SQSRecord) -> None:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-def lambda_handler(event: dict, context) -> dict:
+def lambda_handler(event: dict, context) -> PartialItemFailureResponse:
     idempotency.register_lambda_context(context)
     return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)

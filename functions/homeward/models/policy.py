@@ -7,6 +7,8 @@ Every decision the engine takes from it carries a machine-readable reason code.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
@@ -17,6 +19,20 @@ Code = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,47}$")]
 Resolution = Literal["refund", "store_credit", "exchange", "keep_item"]
 RefundTrigger = Literal["approval", "first_scan", "delivered", "inspected"]
 Percent = Annotated[int, Field(ge=0, le=100)]
+Grade = Literal["a", "b", "c", "d"]
+
+# Percent of a line kept back per inspection grade when the policy document names none. The one
+# copy: `RefundPolicy` and the pricing rules (`domain.refunds.pricing.RefundRules`) both start here.
+DEFAULT_GRADE_DEDUCTION_PERCENT: Mapping[Grade, int] = MappingProxyType({"a": 0, "b": 10, "c": 25, "d": 50})
+DEFAULT_RESOLUTIONS: tuple[Resolution, ...] = ("refund", "store_credit", "exchange")
+
+
+def _default_grade_deductions() -> dict[Grade, int]:
+    return dict(DEFAULT_GRADE_DEDUCTION_PERCENT)
+
+
+def _default_resolutions() -> list[Resolution]:
+    return list(DEFAULT_RESOLUTIONS)
 
 
 class SubReason(Strict):
@@ -92,8 +108,8 @@ class GiftReturns(Strict):
 class RefundPolicy(Strict):
     """How the money goes back (the trigger is `refund_trigger` on the policy itself)."""
 
-    grade_deduction_percent: dict[Literal["a", "b", "c", "d"], Percent] = Field(
-        default_factory=lambda: {"a": 0, "b": 10, "c": 25, "d": 50},
+    grade_deduction_percent: dict[Grade, Percent] = Field(
+        default_factory=_default_grade_deductions,
         description="Percent of a line kept back per inspection grade (after refund_trigger=inspected)",
     )
     deduct_for_grade: bool = True
@@ -120,7 +136,7 @@ class ReturnPolicy(Strict):
     non_returnable_categories: list[str] = Field(default_factory=list)
     non_returnable_skus: list[str] = Field(default_factory=list)
     reasons: list[ReasonRule] = Field(min_length=1, max_length=50)
-    resolutions: list[Resolution] = Field(default_factory=lambda: ["refund", "store_credit", "exchange"])
+    resolutions: list[Resolution] = Field(default_factory=_default_resolutions)
     resolutions_by_category: dict[str, list[Resolution]] = Field(default_factory=dict)
     store_credit_bonus_percent: Percent = 0
     keep_item_max_unit_value: dict[Currency, MinorUnits] = Field(

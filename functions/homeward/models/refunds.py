@@ -46,7 +46,7 @@ class MoneyMovement(BaseModel):
 
 
 class RefundLine(BaseModel):
-    """One line's final refund, in minor units (computed by `domain.refund_amounts`)."""
+    """One line's final refund, in minor units, computed by the server (never sent by a client)."""
 
     line_id: str
     resolution: str

@@ -8,10 +8,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, StringConstraints
 
 from homeward.models.common import ExternalId, Strict
-from homeward.models.policy import Address, Code, ReasonRule, Resolution
+from homeward.models.policy import Address, Code, Grade, ReasonRule, Resolution
 from homeward.models.refunds import RefundState, ShopperRefund
 
-Grade = Literal["a", "b", "c", "d"]
 Disposition = Literal["restock", "not_restock", "refurbish", "dispose"]
 PhotoKey = Annotated[
     str, StringConstraints(pattern=r"^photos/[A-Za-z0-9._:\-]{1,64}/[0-9a-f]{32}\.(jpg|png|webp|heic)$")

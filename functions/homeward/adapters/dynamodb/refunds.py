@@ -30,7 +30,8 @@ from homeward.adapters.dynamodb import (
     utc_iso,
 )
 from homeward.adapters.dynamodb.returns import ReturnsTable, order_from_item, read_return
-from homeward.domain.refunds.rules import LATE_FAILURE_RECHECK, CreditIssue, LedgerOp, MoneyChange
+from homeward.domain.refunds.changes import CreditIssue, LedgerOp, MoneyChange
+from homeward.domain.refunds.reports import LATE_FAILURE_RECHECK
 from homeward.domain.returns.states import OPEN_MOVEMENT
 from homeward.errors import Conflict, NotFound, Unprocessable
 from homeward.models.orders import Order

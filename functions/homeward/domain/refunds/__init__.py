@@ -1,2 +1,4 @@
-"""Refund money: amounts in minor units, when and where a return's money moves, provider reports,
-and the use cases."""
+"""Refund money, one module per question: what units refund (`pricing`, the one home of refund
+amounts), how much a return finally refunds (`amounts`), when money moves (`triggers`,
+`plans`), to where (`destinations`), provider reports (`reports`), the shopper's view
+(`shopper_view`), the payment-provider port (`ports`) and the use cases (`service`)."""

@@ -2,8 +2,9 @@
 what the provider says, let ops refund by hand or retry, and sweep what got stuck.
 
 Called by RefundsFunction (domain events through SQS), RefundSweepFunction (schedule),
-PaymentWebhooksFunction (Stripe) and OpsApiFunction. Storage is a port
-(`adapters.dynamodb.refunds.RefundsTable`), providers come from `adapters.payments.providers`.
+PaymentWebhooksFunction (Stripe) and OpsApiFunction. Storage is a port (`RefundStore`,
+implemented by `adapters.dynamodb.refunds.RefundsTable`), and so are the payment providers
+(`ports.ProviderLookup`, implemented by `adapters.payments.providers`); the handlers wire both.
 
 `process(rma)` is the one path that moves money and it is idempotent: whatever ran before
 (a crash after the provider accepted, a duplicate event, a concurrent worker) it plans only
@@ -18,13 +19,17 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from homeward.adapters.payments import (
+from homeward.domain.refunds import plans, triggers
+from homeward.domain.refunds.changes import MoneyChange
+from homeward.domain.refunds.destinations import left_to_refund
+from homeward.domain.refunds.ports import (
+    ProviderLookup,
+    ProviderRefund,
     ProviderRejected,
     ProviderUnavailable,
     RefundRequest,
 )
-from homeward.domain.refunds import rules as refunds
-from homeward.domain.refunds.rules import MoneyChange, Rejection, Report
+from homeward.domain.refunds.reports import Rejection, Report, apply_report
 from homeward.domain.returns.states import OPEN_MOVEMENT
 from homeward.errors import Conflict, DependencyFailed, NotFound
 from homeward.models.orders import Order
@@ -54,10 +59,6 @@ class RefundStore(Protocol):
     def rechecks_due(self, *, now: datetime, limit: int) -> list[tuple[str, int]]: ...
 
     def mark_rechecked(self, rma: str, seq: int, *, now: datetime) -> None: ...
-
-
-class ProviderLookup(Protocol):
-    def for_payment(self, provider: str): ...
 
 
 def _retryable(exc: Conflict) -> bool:
@@ -117,13 +118,13 @@ def _plan_if_due(
 ) -> ReturnRecord | None:
     for _ in range(ATTEMPTS):
         record = store.get_return(rma)
-        if record is None or not refunds.is_due(record, policy):
+        if record is None or not triggers.is_due(record, policy):
             return record
         loaded = store.order_and_ledger(record.order_id)
         if loaded is None:
             raise NotFound(f"Order {record.order_id} of return {rma} not found")
         order, ledger = loaded
-        change = refunds.plan_automatic(record, order, ledger, policy, now=now)
+        change = plans.plan_automatic(record, order, ledger, policy, now=now)
         try:
             store.save(change)
         except Conflict as exc:
@@ -142,29 +143,7 @@ def _ask_provider(
     """The provider's word on a movement: create it (same key, same parameters every time),
     or for a pending one read it back. None if the provider could not be reached."""
     try:
-        provider = providers.for_payment(movement.provider)
-        if movement.status != "reserved" and movement.provider_refund_id:
-            found = provider.retrieve_refund(movement.provider_refund_id)
-        else:
-            found = None
-            if now - movement.created_at > KEY_WINDOW:
-                # The provider may have forgotten the key: a refund made under it must be found,
-                # not made again.
-                found = provider.find_refund(movement.payment_reference or "", movement.idempotency_key)
-            if found is None:
-                found = provider.create_refund(
-                    RefundRequest(
-                        idempotency_key=movement.idempotency_key,
-                        payment_reference=movement.payment_reference or "",
-                        amount=movement.amount,
-                        currency=movement.currency,
-                        metadata={
-                            "homeward_rma": record.rma,
-                            "homeward_key": movement.idempotency_key,
-                            "order_id": record.order_id,
-                        },
-                    )
-                )
+        found = _provider_answer(record, movement, providers=providers, now=now)
     except ProviderRejected as exc:
         return Rejection(code=exc.code, message=str(exc))
     except ProviderUnavailable:
@@ -177,6 +156,33 @@ def _ask_provider(
     return Report(status=found.status, refund_id=found.refund_id, failure_reason=found.failure_reason)
 
 
+def _provider_answer(
+    record: ReturnRecord, movement: MoneyMovement, *, providers: ProviderLookup, now: datetime
+) -> ProviderRefund:
+    provider = providers.for_payment(movement.provider)
+    if movement.status != "reserved" and movement.provider_refund_id:
+        return provider.retrieve_refund(movement.provider_refund_id)
+    if now - movement.created_at > KEY_WINDOW:
+        # The provider may have forgotten the key: a refund made under it must be found, not
+        # made again.
+        found = provider.find_refund(movement.payment_reference or "", movement.idempotency_key)
+        if found is not None:
+            return found
+    return provider.create_refund(
+        RefundRequest(
+            idempotency_key=movement.idempotency_key,
+            payment_reference=movement.payment_reference or "",
+            amount=movement.amount,
+            currency=movement.currency,
+            metadata={
+                "homeward_rma": record.rma,
+                "homeward_key": movement.idempotency_key,
+                "order_id": record.order_id,
+            },
+        )
+    )
+
+
 def record_report(
     rma: str, seq: int, report: Report | Rejection, *, store: RefundStore, now: datetime
 ) -> ReturnRecord | None:
@@ -186,7 +192,7 @@ def record_report(
         record = store.get_return(rma)
         if record is None:
             return None
-        change = refunds.apply_report(record, seq, report, order=None, now=now)
+        change = apply_report(record, seq, report, order=None, now=now)
         if change is None:
             return None
         try:
@@ -203,7 +209,7 @@ def close_if_settled(
     record: ReturnRecord, *, store: RefundStore, policy: ReturnPolicy, now: datetime
 ) -> bool:
     """Close a return whose money has moved and whose items are back (or kept)."""
-    change = refunds.close_if_settled(record, policy, now=now)
+    change = triggers.close_if_settled(record, policy, now=now)
     if change is None:
         return False
     try:
@@ -254,7 +260,7 @@ def _plan_and_save(rma: str, store: RefundStore, plan: PlanFn) -> tuple[ReturnRe
         record, order, ledger = _with_order(rma, store)
         change = plan(record, order, ledger)
         if change is None:
-            return record, refunds.remaining(order, ledger)
+            return record, left_to_refund(order, ledger)
         try:
             store.save(change)
         except Conflict as exc:
@@ -262,7 +268,7 @@ def _plan_and_save(rma: str, store: RefundStore, plan: PlanFn) -> tuple[ReturnRe
                 continue
             raise
         reserved = sum(op.amount for op in change.ledger if op.op == "reserve")
-        return change.record, refunds.remaining(order, ledger) - reserved
+        return change.record, left_to_refund(order, ledger) - reserved
     raise DependencyFailed("The return kept changing; try again")
 
 
@@ -281,7 +287,7 @@ def refund_by_hand(
     return _plan_and_save(
         rma,
         store,
-        lambda record, order, ledger: refunds.plan_manual(
+        lambda record, order, ledger: plans.plan_manual(
             record,
             order,
             ledger,
@@ -307,7 +313,7 @@ def settle_exchange(
     return _plan_and_save(
         rma,
         store,
-        lambda record, order, ledger: refunds.settle_exchange(
+        lambda record, order, ledger: plans.settle_exchange(
             record, order, ledger, request, actor_id=actor_id, now=now, rule=policy.refund.split_rule
         ),
     )
@@ -326,7 +332,7 @@ def retry_failed(
     return _plan_and_save(
         rma,
         store,
-        lambda record, order, ledger: refunds.plan_retry(
+        lambda record, order, ledger: plans.plan_retry(
             record, order, ledger, as_store_credit=as_store_credit, actor_id=actor_id, now=now, note=note
         ),
     )

@@ -1,12 +1,19 @@
-"""What can be returned, until when, why not, and what one more unit would refund."""
+"""What can be returned, until when, why not, and what one more unit would refund (priced by
+`domain.refunds.pricing.price_units`, like every refund amount)."""
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from homeward.domain.refunds.money import allocate, line_amounts
+from homeward.domain.refunds.pricing import (
+    LineTerms,
+    order_discount_shares,
+    price_units,
+    restocking_percent,
+    return_shipping_fee,
+)
 from homeward.models.orders import Order, OrderLine
-from homeward.models.policy import ReturnPolicy
+from homeward.models.policy import Resolution, ReturnPolicy
 from homeward.models.returns import Eligibility, FeePreview, LineEligibility
 
 # Reason codes a line can carry; each one is documented in docs/policy.md.
@@ -16,12 +23,6 @@ SKU_EXCLUDED = "sku_excluded"
 WINDOW_EXPIRED = "window_expired"
 NOT_SHIPPED = "not_shipped"
 FULLY_RETURNED = "fully_returned"
-
-
-def order_discount_shares(order: Order) -> dict[str, int]:
-    """The order-level discount split over lines in proportion to what each line cost."""
-    shares = allocate(order.order_discount, [line.subtotal - line.discount for line in order.lines])
-    return {line.line_id: share for line, share in zip(order.lines, shares, strict=True)}
 
 
 def window_start(order: Order, line: OrderLine, policy: ReturnPolicy) -> date | None:
@@ -43,6 +44,38 @@ def window_start(order: Order, line: OrderLine, policy: ReturnPolicy) -> date | 
     return (order.placed_at + timedelta(days=policy.transit_buffer_days)).date()
 
 
+def _exclusions(line: OrderLine, policy: ReturnPolicy) -> list[str]:
+    """Why the policy never takes this line back, if it does not."""
+    codes = []
+    if {t.lower() for t in line.tags} & {t.lower() for t in policy.non_returnable_tags}:
+        codes.append(FINAL_SALE)
+    if line.category and line.category in policy.non_returnable_categories:
+        codes.append(CATEGORY_EXCLUDED)
+    if line.sku in policy.non_returnable_skus:
+        codes.append(SKU_EXCLUDED)
+    return codes
+
+
+def _deadline(
+    order: Order, line: OrderLine, policy: ReturnPolicy, today: date
+) -> tuple[date | None, list[str]]:
+    """The last day to return the line, and why it cannot be returned now (not shipped, too late)."""
+    start = window_start(order, line, policy)
+    if start is None:
+        return None, [NOT_SHIPPED]
+    deadline = start + timedelta(days=policy.window_days)
+    return deadline, [WINDOW_EXPIRED] if today > deadline else []
+
+
+def _resolutions(order: Order, line: OrderLine, policy: ReturnPolicy, unit_refund: int) -> list[Resolution]:
+    """What the shopper may ask for: the category's resolutions, keep-the-item only for cheap units."""
+    resolutions = list(policy.resolutions_for(line.category))
+    keep_limit = policy.keep_item_max_unit_value.get(order.currency)
+    if "keep_item" in resolutions and (keep_limit is None or unit_refund > keep_limit):
+        resolutions.remove("keep_item")
+    return resolutions
+
+
 def line_eligibility(
     order: Order,
     line: OrderLine,
@@ -52,38 +85,14 @@ def line_eligibility(
     order_discount_share: int,
     today: date,
 ) -> LineEligibility:
-    codes: list[str] = []
-    tags = {t.lower() for t in line.tags}
-    if tags & {t.lower() for t in policy.non_returnable_tags}:
-        codes.append(FINAL_SALE)
-    if line.category and line.category in policy.non_returnable_categories:
-        codes.append(CATEGORY_EXCLUDED)
-    if line.sku in policy.non_returnable_skus:
-        codes.append(SKU_EXCLUDED)
-    start = window_start(order, line, policy)
-    deadline = start + timedelta(days=policy.window_days) if start else None
-    if start is None:
-        codes.append(NOT_SHIPPED)
-    elif today > deadline:
-        codes.append(WINDOW_EXPIRED)
+    deadline, late = _deadline(order, line, policy, today)
     remaining = max(0, line.quantity - reserved)
-    if remaining == 0:
-        codes.append(FULLY_RETURNED)
+    codes = [*_exclusions(line, policy), *late, *([] if remaining else [FULLY_RETURNED])]
     unit_refund = 0
     if remaining:
-        unit_refund = line_amounts(
-            unit_price=line.unit_price,
-            quantity=line.quantity,
-            line_discount=line.discount,
-            line_order_discount=order_discount_share,
-            line_tax=line.tax,
-            previous=reserved,
-            units=1,
-        ).paid
-    resolutions = list(policy.resolutions_for(line.category))
-    keep_limit = policy.keep_item_max_unit_value.get(order.currency)
-    if "keep_item" in resolutions and (keep_limit is None or unit_refund > keep_limit):
-        resolutions.remove("keep_item")
+        # What the next unit was paid: before fees, which the preview shows apart.
+        terms = LineTerms.of_order_line(line, order_discount_share=order_discount_share, policy=policy)
+        unit_refund = price_units(terms, previous=reserved, units=1, waives_fees=False).amounts.paid
     returnable = not codes
     return LineEligibility(
         line_id=line.line_id,
@@ -97,10 +106,10 @@ def line_eligibility(
         deadline=deadline,
         unit_refund=unit_refund,
         allowed_reasons=[r.code for r in policy.reasons] if returnable else [],
-        allowed_resolutions=resolutions if returnable else [],
+        allowed_resolutions=_resolutions(order, line, policy, unit_refund) if returnable else [],
         fees=FeePreview(
-            restocking_fee_percent=policy.restocking_percent(line.category),
-            return_shipping_fee=policy.return_shipping_fee.get(order.currency, 0),
+            restocking_fee_percent=restocking_percent(policy, line.category),
+            return_shipping_fee=return_shipping_fee(policy, order.currency),
         ),
     )
 

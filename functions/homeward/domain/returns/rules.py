@@ -9,11 +9,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from homeward.domain.orders.rules import email_fingerprint
-from homeward.domain.refunds.money import line_amounts, percent_of
-from homeward.domain.returns.eligibility import line_eligibility, order_discount_shares
+from homeward.domain.refunds.pricing import LineTerms, order_discount_shares, price_return, price_units
+from homeward.domain.returns.eligibility import FULLY_RETURNED, line_eligibility
 from homeward.domain.returns.states import (
     RELEASES_QUANTITIES,
     Actor,
@@ -23,13 +23,15 @@ from homeward.domain.returns.states import (
 )
 from homeward.errors import Conflict, Unprocessable
 from homeward.models.orders import Order
-from homeward.models.policy import ReturnPolicy
+from homeward.models.policy import ReasonRule, ReturnPolicy
 from homeward.models.returns import (
     Decision,
+    LineEligibility,
     LineRefund,
     ReceiveRequest,
     RefundPreview,
     ReturnLine,
+    ReturnLineIn,
     ReturnRecord,
     ReturnRequest,
     TimelineEntry,
@@ -77,6 +79,22 @@ def _reject_lines(problems: dict[str, list[str]]) -> Unprocessable:
     )
 
 
+# The return's totals, priced with every other refund amount in `domain.refunds.pricing`
+# (`labels.service` prices them again with the label's real cost).
+price = price_return
+
+
+@dataclass
+class _CheckedLines:
+    """A request's lines checked against the order and the policy: the priced lines, or why not."""
+
+    lines: list[ReturnLine] = field(default_factory=list)
+    problems: dict[str, list[str]] = field(default_factory=dict)
+    over: list[dict] = field(default_factory=list)
+    waives_fees: bool = False
+    review_codes: list[str] = field(default_factory=list)
+
+
 def create_return(
     order: Order,
     request: ReturnRequest,
@@ -94,15 +112,30 @@ def create_return(
 
     `preview`: the shopper is still filling in the form; photos and a note a reason needs are
     asked for on submit, so their absence does not stop the price from being shown."""
-    lines_by_id = {line.line_id: line for line in order.lines}
-    shares = order_discount_shares(order)
+    _check_request(order, request, policy)
+    checked = _check_lines(
+        order, request, reserved=reserved, policy=policy, today=now.date(), preview=preview
+    )
+    totals = price_return(
+        checked.lines, currency=order.currency, policy=policy, waive_shipping=checked.waives_fees
+    )
+    decision = _decide(order, policy, checked.review_codes, customer_returns_90_days, filed_by)
+    record = _new_record(
+        order, request, checked.lines, totals, decision, rma=rma, policy=policy, filed_by=filed_by, now=now
+    )
+    return _opened(record, decision, filed_by=filed_by, actor_id=actor_id, now=now)
+
+
+def _check_request(order: Order, request: ReturnRequest, policy: ReturnPolicy) -> None:
+    """Every line once and in the order, and a note the policy allows; 422 otherwise."""
+    known = {line.line_id for line in order.lines}
     problems: dict[str, list[str]] = {}
     seen: set[str] = set()
     for item in request.lines:
         if item.line_id in seen:
             problems.setdefault(item.line_id, []).append("duplicate_line")
         seen.add(item.line_id)
-        if item.line_id not in lines_by_id:
+        if item.line_id not in known:
             problems.setdefault(item.line_id, []).append("unknown_line")
     if problems:
         raise _reject_lines(problems)
@@ -112,120 +145,191 @@ def create_return(
             details={"reason_codes": ["note_too_long"]},
         )
 
-    today = now.date()
-    over: list[dict] = []
-    returned_lines: list[ReturnLine] = []
-    review_codes: list[str] = []
-    waives = False
+
+def _check_lines(
+    order: Order,
+    request: ReturnRequest,
+    *,
+    reserved: dict[str, int],
+    policy: ReturnPolicy,
+    today: date,
+    preview: bool,
+) -> _CheckedLines:
+    """Each requested line: eligible, not more than remains, a reason the policy knows with what
+    it needs; priced. 422 with every line's problems, 409 for lines asked more units than remain."""
+    lines_by_id = {line.line_id: line for line in order.lines}
+    shares = order_discount_shares(order)
+    checked = _CheckedLines()
     for item in request.lines:
         line = lines_by_id[item.line_id]
         previous = reserved.get(line.line_id, 0)
+        share = shares[line.line_id]
         verdict = line_eligibility(
-            order,
-            line,
-            reserved=previous,
-            policy=policy,
-            order_discount_share=shares[line.line_id],
-            today=today,
+            order, line, reserved=previous, policy=policy, order_discount_share=share, today=today
         )
-        codes = [c for c in verdict.reason_codes if c != "fully_returned"]
+        codes = [c for c in verdict.reason_codes if c != FULLY_RETURNED]
         if codes:
-            problems[line.line_id] = codes
-            continue
-        remaining = line.quantity - previous
-        if item.quantity > remaining:
-            over.append(
+            checked.problems[line.line_id] = codes
+        elif item.quantity > line.quantity - previous:
+            checked.over.append(
                 {
                     "line_id": line.line_id,
                     "requested": item.quantity,
                     "returnable": verdict.returnable_quantity,
                 }
             )
-            continue
-        reason = policy.reason(item.reason)
-        if reason is None:
-            problems.setdefault(line.line_id, []).append("unknown_reason")
-            continue
-        if item.sub_reason and item.sub_reason not in {s.code for s in reason.sub_reasons}:
-            problems.setdefault(line.line_id, []).append("unknown_sub_reason")
-        if reason.requires_photo and not item.photos and not preview:
-            problems.setdefault(line.line_id, []).append("photo_required")
-        if reason.requires_note and not request.note and not preview:
-            problems.setdefault(line.line_id, []).append("note_required")
-        if any(not p.startswith(f"photos/{order.order_id}/") for p in item.photos):
-            problems.setdefault(line.line_id, []).append("photo_not_for_this_order")
-        if len(item.photos) > policy.max_photos_per_line:
-            problems.setdefault(line.line_id, []).append("too_many_photos")
-        if item.resolution not in verdict.allowed_resolutions:
-            problems.setdefault(line.line_id, []).append(f"{item.resolution}_not_allowed")
-        if item.resolution == "exchange" and not item.exchange_variant:
-            problems.setdefault(line.line_id, []).append("exchange_variant_required")
-        if line.line_id in problems:
-            continue
-        waives = waives or reason.waives_fees
-        if reason.requires_photo and policy.review.photo_reasons:
-            review_codes.append("photo_reason_review")
-        amounts = line_amounts(
-            unit_price=line.unit_price,
-            quantity=line.quantity,
-            line_discount=line.discount,
-            line_order_discount=shares[line.line_id],
-            line_tax=line.tax,
-            previous=previous,
-            units=item.quantity,
-        )
-        restocking = (
-            0
-            if reason.waives_fees
-            else percent_of(amounts.net_of_tax, policy.restocking_percent(line.category))
-        )
-        returned_lines.append(
-            ReturnLine(
-                line_id=line.line_id,
-                sku=line.sku,
-                title=line.title,
-                variant=line.variant,
-                quantity=item.quantity,
-                previously_returned=previous,
-                reason=item.reason,
-                sub_reason=item.sub_reason,
-                resolution=item.resolution,
-                exchange_variant=item.exchange_variant,
-                photos=list(item.photos),
-                refund=LineRefund(
-                    merchandise=amounts.merchandise,
-                    discount=amounts.discount,
-                    order_discount=amounts.order_discount,
-                    tax=amounts.tax,
-                    restocking_fee=restocking,
-                    amount=amounts.paid - restocking,
-                ),
+        else:
+            terms = LineTerms.of_order_line(line, order_discount_share=share, policy=policy)
+            _check_item(
+                checked,
+                order,
+                request,
+                item,
+                verdict,
+                terms,
+                previous=previous,
+                policy=policy,
+                preview=preview,
             )
-        )
-    if problems:
-        raise _reject_lines(problems)
-    if over:
+    _refuse_unless_all_taken(checked)
+    return checked
+
+
+def _refuse_unless_all_taken(checked: _CheckedLines) -> None:
+    if checked.problems:
+        raise _reject_lines(checked.problems)
+    if checked.over:
         raise Conflict(
-            "More units requested than can be returned", details={"reason": "over_return", "lines": over}
+            "More units requested than can be returned",
+            details={"reason": "over_return", "lines": checked.over},
         )
 
-    preview = price(returned_lines, currency=order.currency, policy=policy, waive_shipping=waives)
-    threshold = policy.review.order_total_over.get(order.currency)
+
+def _check_item(
+    checked: _CheckedLines,
+    order: Order,
+    request: ReturnRequest,
+    item: ReturnLineIn,
+    verdict: LineEligibility,
+    terms: LineTerms,
+    *,
+    previous: int,
+    policy: ReturnPolicy,
+    preview: bool,
+) -> None:
+    """One eligible line: what its reason needs, then the line priced (or its problems noted)."""
+    reason = policy.reason(item.reason)
+    if reason is None:
+        checked.problems.setdefault(item.line_id, []).append("unknown_reason")
+        return
+    problems = _item_problems(order, request, item, reason, verdict, policy=policy, preview=preview)
+    if problems:
+        checked.problems.setdefault(item.line_id, []).extend(problems)
+        return
+    checked.waives_fees = checked.waives_fees or reason.waives_fees
+    if reason.requires_photo and policy.review.photo_reasons:
+        checked.review_codes.append("photo_reason_review")
+    checked.lines.append(
+        _returned_line(item, verdict, terms, previous=previous, waives_fees=reason.waives_fees)
+    )
+
+
+def _item_problems(
+    order: Order,
+    request: ReturnRequest,
+    item: ReturnLineIn,
+    reason: ReasonRule,
+    verdict: LineEligibility,
+    *,
+    policy: ReturnPolicy,
+    preview: bool,
+) -> list[str]:
+    """Why a requested line cannot be taken as asked (its reason's needs, photos, resolution)."""
+    problems = []
+    if item.sub_reason and item.sub_reason not in {s.code for s in reason.sub_reasons}:
+        problems.append("unknown_sub_reason")
+    if reason.requires_photo and not item.photos and not preview:
+        problems.append("photo_required")
+    if reason.requires_note and not request.note and not preview:
+        problems.append("note_required")
+    if any(not p.startswith(f"photos/{order.order_id}/") for p in item.photos):
+        problems.append("photo_not_for_this_order")
+    if len(item.photos) > policy.max_photos_per_line:
+        problems.append("too_many_photos")
+    if item.resolution not in verdict.allowed_resolutions:
+        problems.append(f"{item.resolution}_not_allowed")
+    if item.resolution == "exchange" and not item.exchange_variant:
+        problems.append("exchange_variant_required")
+    return problems
+
+
+def _returned_line(
+    item: ReturnLineIn, verdict: LineEligibility, terms: LineTerms, *, previous: int, waives_fees: bool
+) -> ReturnLine:
+    """The requested units of an order line, priced as the preview shows them."""
+    priced = price_units(terms, previous=previous, units=item.quantity, waives_fees=waives_fees)
+    return ReturnLine(
+        line_id=verdict.line_id,
+        sku=verdict.sku,
+        title=verdict.title,
+        variant=verdict.variant,
+        quantity=item.quantity,
+        previously_returned=previous,
+        reason=item.reason,
+        sub_reason=item.sub_reason,
+        resolution=item.resolution,
+        exchange_variant=item.exchange_variant,
+        photos=list(item.photos),
+        refund=LineRefund(
+            merchandise=priced.amounts.merchandise,
+            discount=priced.amounts.discount,
+            order_discount=priced.amounts.order_discount,
+            tax=priced.amounts.tax,
+            restocking_fee=priced.restocking_fee,
+            amount=priced.refund,
+        ),
+    )
+
+
+def _decide(
+    order: Order,
+    policy: ReturnPolicy,
+    review_codes: list[str],
+    customer_returns_90_days: int,
+    filed_by: Actor,
+) -> Decision:
+    """Approved, or waiting for a person with the reason codes that say why."""
+    codes = list(review_codes)
     if not policy.review.auto_approve:
-        review_codes.append("manual_review_policy")
+        codes.append("manual_review_policy")
+    threshold = policy.review.order_total_over.get(order.currency)
     if threshold is not None and order.total > threshold:
-        review_codes.append("order_value_over_threshold")
+        codes.append("order_value_over_threshold")
     limit = policy.review.customer_returns_in_90_days_over
     if limit is not None and customer_returns_90_days >= limit:
-        review_codes.append("frequent_returner")
+        codes.append("frequent_returner")
     if filed_by is Actor.OPS:
-        review_codes = []  # staff filing on a shopper's behalf has already reviewed it
-    decision = Decision(
-        outcome="needs_review" if review_codes else "approved",
-        reason_codes=sorted(set(review_codes)) or ["auto_approved"],
+        codes = []  # staff filing on a shopper's behalf has already reviewed it
+    return Decision(
+        outcome="needs_review" if codes else "approved",
+        reason_codes=sorted(set(codes)) or ["auto_approved"],
     )
+
+
+def _new_record(
+    order: Order,
+    request: ReturnRequest,
+    lines: list[ReturnLine],
+    totals: RefundPreview,
+    decision: Decision,
+    *,
+    rma: str,
+    policy: ReturnPolicy,
+    filed_by: Actor,
+    now: datetime,
+) -> ReturnRecord:
     warehouse = policy.warehouse_for(order.customer.address.country if order.customer.address else None)
-    record = ReturnRecord(
+    return ReturnRecord(
         rma=rma,
         order_id=order.order_id,
         order_number=order.order_number,
@@ -235,9 +339,9 @@ def create_return(
         filed_by="ops" if filed_by is Actor.OPS else "shopper",
         policy_version=policy.version,
         currency=order.currency,
-        lines=returned_lines,
+        lines=lines,
         note=request.note,
-        preview=preview,
+        preview=totals,
         decision=decision,
         warehouse_id=warehouse.id,
         destination=warehouse.address,
@@ -246,6 +350,12 @@ def create_return(
         request_hash=request_hash(request),
         customer_fp=email_fingerprint(order.customer.email),
     )
+
+
+def _opened(
+    record: ReturnRecord, decision: Decision, *, filed_by: Actor, actor_id: str | None, now: datetime
+) -> Change:
+    """The new return's first two events: requested, then approved or sent to review."""
     requested = TimelineEntry(
         seq=1,
         at=now,
@@ -255,7 +365,7 @@ def create_return(
         to_status=ParcelState.REQUESTED.value,
         data={
             "lines": [
-                {"line_id": li.line_id, "quantity": li.quantity, "reason": li.reason} for li in returned_lines
+                {"line_id": li.line_id, "quantity": li.quantity, "reason": li.reason} for li in record.lines
             ]
         },
     )
@@ -273,38 +383,6 @@ def create_return(
         data={"reason_codes": decision.reason_codes},
     )
     return Change(record=record, events=[requested, decision_event])
-
-
-def price(
-    lines: list[ReturnLine],
-    *,
-    currency: str,
-    policy: ReturnPolicy,
-    waive_shipping: bool,
-    shipping_fee: int | None = None,
-) -> RefundPreview:
-    """Totals per resolution. The return-shipping fee (the policy's flat fee, or `shipping_fee`
-    such as the label's real cost) comes off the refund, then off store credit."""
-    by = {"refund": 0, "store_credit": 0, "exchange": 0, "keep_item": 0}
-    for line in lines:
-        by[line.resolution] += line.refund.amount
-    ships_back = any(line.resolution != "keep_item" for line in lines)
-    flat = policy.return_shipping_fee.get(currency, 0) if shipping_fee is None else shipping_fee
-    fee = 0 if waive_shipping or not ships_back else flat
-    from_refund = min(fee, by["refund"])
-    from_credit = min(fee - from_refund, by["store_credit"])
-    credit_base = by["store_credit"] - from_credit
-    bonus = percent_of(credit_base, policy.store_credit_bonus_percent)
-    return RefundPreview(
-        currency=currency,
-        refund_total=by["refund"] - from_refund + by["keep_item"],
-        store_credit_total=credit_base + bonus,
-        store_credit_bonus=bonus,
-        exchange_value=by["exchange"],
-        keep_item_total=by["keep_item"],
-        return_shipping_fee=from_refund + from_credit,
-        restocking_fees=sum(line.refund.restocking_fee for line in lines),
-    )
 
 
 def apply_action(

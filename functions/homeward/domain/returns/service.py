@@ -147,42 +147,69 @@ def start_return(
         if earlier is not None:
             return earlier
     for _attempt in range(_RESERVATION_ATTEMPTS):
-        found = store.order_with_reservations(order_id)
-        if found is None:
-            raise NotFound("Order not found")
-        order, reserved = found
-        recent = store.customer_returns_since(
-            email_fingerprint(order.customer.email), now - timedelta(days=90)
-        )
-        change = returns.create_return(
-            order,
+        created = _create_once(
+            order_id,
             request,
-            rma=returns.new_rma(),
-            reserved=reserved,
+            idempotency_key=idempotency_key,
+            store=store,
             policy=policy,
-            customer_returns_90_days=recent,
             filed_by=filed_by,
             actor_id=actor_id,
             now=now,
+            gift=gift,
         )
-        if gift is not None:
-            change.record.gift = gift
-        try:
-            store.create_return(change.record, change.events, reserved, idempotency_key=idempotency_key)
-        except Conflict as exc:
-            reason = exc.details.get("reason")
-            if reason == "idempotency_key_used" and idempotency_key:
-                # A concurrent submit with this key won the race.
-                winner = _keyed_replay(order_id, idempotency_key, request, store)
-                if winner is not None:
-                    return winner
-            if reason in ("quantities_changed", "return_exists"):
-                # Someone else reserved units meanwhile (re-read and re-check), or the random
-                # RMA is taken (the conditional put refused to overwrite): draw another one.
-                continue
-            raise
-        return change.record, change.events, True
+        if created is not None:
+            return created
     raise Conflict("The order is being changed by another request; try again", details={"reason": "busy"})
+
+
+def _create_once(
+    order_id: str,
+    request: ReturnRequest,
+    *,
+    idempotency_key: str | None,
+    store: ReturnStore,
+    policy: ReturnPolicy,
+    filed_by: Actor,
+    actor_id: str | None,
+    now: datetime,
+    gift: GiftRecipient | None,
+) -> tuple[ReturnRecord, list[TimelineEntry], bool] | None:
+    """One attempt at reserving the units: the new return (or the return a concurrent submit
+    with the same key made), or None to re-read and try again."""
+    found = store.order_with_reservations(order_id)
+    if found is None:
+        raise NotFound("Order not found")
+    order, reserved = found
+    recent = store.customer_returns_since(email_fingerprint(order.customer.email), now - timedelta(days=90))
+    change = returns.create_return(
+        order,
+        request,
+        rma=returns.new_rma(),
+        reserved=reserved,
+        policy=policy,
+        customer_returns_90_days=recent,
+        filed_by=filed_by,
+        actor_id=actor_id,
+        now=now,
+    )
+    if gift is not None:
+        change.record.gift = gift
+    try:
+        store.create_return(change.record, change.events, reserved, idempotency_key=idempotency_key)
+    except Conflict as exc:
+        reason = exc.details.get("reason")
+        if reason == "idempotency_key_used" and idempotency_key:
+            # A concurrent submit with this key won the race.
+            winner = _keyed_replay(order_id, idempotency_key, request, store)
+            if winner is not None:
+                return winner
+        if reason in ("quantities_changed", "return_exists"):
+            # Someone else reserved units meanwhile (re-read and re-check), or the random
+            # RMA is taken (the conditional put refused to overwrite): draw another one.
+            return None
+        raise
+    return change.record, change.events, True
 
 
 def _keyed_replay(

@@ -35,7 +35,8 @@ class ParcelState(StrEnum):
 
 # A return's `status` as the API names it (ops list filter): the parcel dimension above, under
 # the name clients know, so the OpenAPI document does not read as a carrier's tracking status.
-ReturnStatus = StrEnum("ReturnStatus", {state.name: state.value for state in ParcelState})
+# Built from ParcelState so the two never drift; mypy cannot list members built this way.
+ReturnStatus = StrEnum("ReturnStatus", {state.name: state.value for state in ParcelState})  # type: ignore[misc]
 
 
 class MoneyState(StrEnum):
@@ -279,6 +280,13 @@ def render_markdown() -> str:
         "this file and the code disagree. Any other change is refused with `409` and the",
         "current state.",
         "",
+    ]
+    lines += _parcel_section() + _money_section() + _movement_section() + _per_item_section()
+    return "\n".join(lines)
+
+
+def _parcel_section() -> list[str]:
+    lines = [
         "## Parcel state",
         "",
         "| Action | From | To | Who | Event | Meaning |",
@@ -289,9 +297,10 @@ def render_markdown() -> str:
             f"| `{t.action}` | {', '.join(f'`{s.value}`' for s in t.sources)} | `{t.target.value}` | "
             f"{', '.join(a.value for a in t.actors)} | `{t.event}` | {t.description} |"
         )
+    terminal = sorted(TERMINAL)
     lines += [
         "",
-        f"Terminal: {', '.join(f'`{s.value}`' for s in sorted(TERMINAL))}. "
+        f"Terminal: {', '.join(f'`{s.value}`' for s in terminal)}. "
         "A new return starts in `requested` and is immediately approved or sent to review by the policy.",
         "",
         "```mermaid",
@@ -299,12 +308,13 @@ def render_markdown() -> str:
         "    [*] --> requested",
     ]
     for t in TRANSITIONS:
-        for source in t.sources:
-            lines.append(f"    {source.value} --> {t.target.value}: {t.action}")
-    lines += [f"    {s.value} --> [*]" for s in sorted(TERMINAL)]
-    lines += [
-        "```",
-        "",
+        lines += [f"    {source.value} --> {t.target.value}: {t.action}" for source in t.sources]
+    lines += [f"    {s.value} --> [*]" for s in terminal]
+    return [*lines, "```", ""]
+
+
+def _money_section() -> list[str]:
+    lines = [
         "## Money state",
         "",
         "Kept apart from the parcel: a keep-the-item return is refunded while the parcel state",
@@ -313,25 +323,29 @@ def render_markdown() -> str:
         "| From | To |",
         "|---|---|",
     ]
-    for source, targets in MONEY_TRANSITIONS.items():
-        lines.append(f"| `{source.value}` | {', '.join(f'`{t.value}`' for t in sorted(targets))} |")
-    lines += [
+    for money, targets in MONEY_TRANSITIONS.items():
+        lines.append(f"| `{money.value}` | {', '.join(f'`{t.value}`' for t in sorted(targets))} |")
+    return [
+        *lines,
         "",
         "The money state follows the return's money movements (one refund to one payment, or one",
         "store credit): any movement still open makes it `pending`; otherwise a failed or",
         "cancelled one not yet retried makes it `failed`; otherwise `refunded` (or `credited` when",
         "only store credit was issued).",
         "",
-        "## Money movement",
-        "",
-        "| From | To |",
-        "|---|---|",
     ]
-    for source, targets in MOVEMENT_TRANSITIONS.items():
-        shown = ", ".join(f"`{t}`" for t in sorted(targets)) or "(final)"
-        lines.append(f"| `{source}` | {shown} |")
-    lines += [
-        "",
+
+
+def _movement_section() -> list[str]:
+    lines = ["## Money movement", "", "| From | To |", "|---|---|"]
+    for status, next_statuses in MOVEMENT_TRANSITIONS.items():
+        shown = ", ".join(f"`{t}`" for t in sorted(next_statuses)) or "(final)"
+        lines.append(f"| `{status}` | {shown} |")
+    return [*lines, ""]
+
+
+def _per_item_section() -> list[str]:
+    return [
         "## Per item",
         "",
         "Each returned line also carries `received_quantity` (0 ... requested), a condition",
@@ -339,4 +353,3 @@ def render_markdown() -> str:
         "(`restock`, `not_restock`, `refurbish`, `dispose`), set at inspection.",
         "",
     ]
-    return "\n".join(lines)
