@@ -259,8 +259,8 @@ class _Domain:
         refund_service.process(rma, store=self.refunds, providers=providers, policy=self.policy, now=now)
 
     def ledger(self, *, settle_seconds: float, now: datetime):
-        from homeward.adapters.payments.ledger import LedgerProvider
         from homeward.adapters.payments.providers import Providers
+        from homeward.providers.ledger.payments import LedgerProvider
 
         ledger = LedgerProvider(self.ddb, self.table, settle_seconds=settle_seconds, clock=lambda: now)
         return Providers(mode="ledger", ledger=ledger)
@@ -386,9 +386,9 @@ def _seed_stripe(data: RefundSeed, domain: _Domain, orders: list[tuple[str, dict
     """Pending Stripe refunds (live mode against the stub) and their `refund.updated` bodies."""
     if not orders:
         return
-    from homeward.adapters.payments.ledger import LedgerProvider
     from homeward.adapters.payments.providers import Providers
-    from homeward.adapters.payments.stripe import StripeProvider
+    from homeward.providers.ledger.payments import LedgerProvider
+    from homeward.providers.stripe.payments import StripeProvider
 
     from infra.stripe_stub import StripeStub
 

@@ -8,16 +8,15 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from homeward.domain.shared.webhook_signatures import (
-    verify_aftership,
-    verify_easypost,
-    verify_generic,
-    verify_shippo,
-)
 from homeward.domain.tracking.payloads import FALLBACK_ID_PREFIX, Ignored, parse_webhook
 from homeward.domain.tracking.status import TrackingStatus
 from homeward.errors import MalformedRequest, Unprocessable, WebhookSignatureInvalid
-from homeward.models.tracking import PROVIDERS, CarrierUpdate
+from homeward.models.tracking import CarrierUpdate
+from homeward.providers.aftership.tracking import verify_aftership
+from homeward.providers.easypost.tracking import verify_easypost
+from homeward.providers.generic.tracking import verify_generic
+from homeward.providers.registry import TRACKING_SOURCES as PROVIDERS
+from homeward.providers.shippo.tracking import verify_shippo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

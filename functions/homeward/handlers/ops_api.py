@@ -47,6 +47,7 @@ from homeward.models.returns import (
 )
 from homeward.models.tracking import WebhookEntry, WebhookPage
 from homeward.observability import logger, metrics
+from homeward.providers.registry import WEBHOOK_ID_PATTERN
 
 settings = load_settings(OpsApiSettings)
 store = ReturnsTable(client("dynamodb"), settings.table_name)
@@ -476,7 +477,7 @@ WebhookIdPath = Annotated[
     str,
     Path(
         alias="webhookId",
-        pattern=r"^(easypost|shippo|aftership|generic)-[0-9a-f]{32}$",
+        pattern=WEBHOOK_ID_PATTERN,
         description="From the webhook list",
     ),
 ]

@@ -1,24 +1,30 @@
-"""Carrier adapters: the sandbox (local default), EasyPost and Shippo behind one `Carrier` port.
+"""Label carriers behind one `Carrier` port (homeward/domain/labels/ports.py).
 
     carrier = carrier_for("easypost", api_key=key)           # production
     carrier = carrier_for("shippo", api_key=key, base_url=stub_url, read_timeout=0.5)  # tests
     carrier = carrier_for("sandbox")                         # local: no network, no key
 
+The carriers are the registry's label carriers (homeward/providers/registry.py), each in its
+package's carrier.py (homeward/providers/easypost/carrier.py, ...), imported only when asked
+for. What they share stays here: the HTTP client (_http.py) and money, rates and addresses
+(_common.py).
+
 API keys are passed in (the caller reads them from Secrets Manager); for local runs a missing
-key falls back to the EASYPOST_API_KEY / SHIPPO_API_KEY environment variables. Keys are never
-logged or put in error messages.
+key falls back to the EASYPOST_API_KEY / SHIPPO_API_KEY (`<NAME>_API_KEY`) environment
+variables. Keys are never logged or put in error messages.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from homeward.adapters.carriers._http import CONNECT_TIMEOUT, READ_TIMEOUT, HttpSettings
 from homeward.domain.labels.ports import Carrier
+from homeward.providers import registry
 
-CARRIERS = ("sandbox", "easypost", "shippo")
-API_KEY_ENV = {"easypost": "EASYPOST_API_KEY", "shippo": "SHIPPO_API_KEY"}
+CARRIERS = registry.LABEL_CARRIERS
 
 
 def carrier_for(
@@ -40,29 +46,25 @@ def carrier_for(
     many pages of 100 recent purchases `find_by_reference` reads.
     """
     key = name.strip().lower()
-    if key == "sandbox":
-        from homeward.adapters.carriers.sandbox import SandboxCarrier
-
-        return SandboxCarrier()
-    if key not in API_KEY_ENV:
+    if not registry.is_a(key, registry.LABEL_CARRIER):
         raise ValueError(f"unknown carrier {name!r}: one of {', '.join(CARRIERS)}")
-    secret = api_key or os.environ.get(API_KEY_ENV[key], "")
+    module = registry.load(key, registry.LABEL_CARRIER)
+    if not registry.needs_api_key(key):
+        return module.make_carrier(None)
+    env = registry.api_key_env(key)
+    secret = api_key or os.environ.get(env, "")
     if not secret:
-        raise ValueError(f"the {key} carrier needs an API key (or {API_KEY_ENV[key]} in the environment)")
-    options: dict = {"http": HttpSettings(connect_timeout=connect_timeout, read_timeout=read_timeout)}
+        raise ValueError(f"the {key} carrier needs an API key (or {env} in the environment)")
+    options: dict[str, Any] = {
+        "http": HttpSettings(connect_timeout=connect_timeout, read_timeout=read_timeout)
+    }
     if base_url:
         options["base_url"] = base_url
     if service_levels is not None:
         options["service_levels"] = service_levels
     if lookup_pages is not None:
         options["lookup_pages"] = lookup_pages
-    if key == "easypost":
-        from homeward.adapters.carriers.easypost import EasyPostCarrier
-
-        return EasyPostCarrier(secret, **options)
-    from homeward.adapters.carriers.shippo import ShippoCarrier
-
-    return ShippoCarrier(secret, **options)
+    return module.make_carrier(secret, **options)
 
 
 __all__ = ["CARRIERS", "carrier_for"]

@@ -1,0 +1,1 @@
+"""aftership: see its modules; registered in homeward/providers/registry.py."""

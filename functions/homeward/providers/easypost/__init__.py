@@ -1,0 +1,1 @@
+"""easypost: see its modules; registered in homeward/providers/registry.py."""

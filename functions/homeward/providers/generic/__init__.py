@@ -1,0 +1,1 @@
+"""generic: see its modules; registered in homeward/providers/registry.py."""

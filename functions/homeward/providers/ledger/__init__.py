@@ -1,0 +1,1 @@
+"""ledger: see its modules; registered in homeward/providers/registry.py."""

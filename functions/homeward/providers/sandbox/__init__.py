@@ -1,0 +1,1 @@
+"""sandbox: see its modules; registered in homeward/providers/registry.py."""

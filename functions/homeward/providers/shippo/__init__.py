@@ -1,0 +1,1 @@
+"""shippo: see its modules; registered in homeward/providers/registry.py."""

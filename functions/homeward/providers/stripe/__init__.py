@@ -1,0 +1,1 @@
+"""stripe: see its modules; registered in homeward/providers/registry.py."""
