@@ -15,9 +15,9 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 
+# The normalized vocabulary every provider's statuses map to (domain/tracking/status.py). No
+# docstring: it would become the schema's description in openapi.json.
 class TrackingStatus(StrEnum):
-    """The normalized vocabulary every provider's statuses map to (domain/tracking/status.py)."""
-
     UNKNOWN = "unknown"
     PRE_TRANSIT = "pre_transit"
     IN_TRANSIT = "in_transit"
