@@ -38,7 +38,7 @@ def test_an_unregistered_provider_is_not_loaded():
     with pytest.raises(KeyError):
         registry.load("aftership", registry.LABEL_CARRIER)
     with pytest.raises(KeyError):
-        registry.load("acme", registry.TRACKING_SOURCE)
+        registry.load("not_registered", registry.TRACKING_SOURCE)
 
 
 def test_every_tracking_source_implements_the_port():
@@ -56,7 +56,7 @@ def test_the_settings_read_one_variable_per_registered_provider():
         {
             "TABLE_NAME": "t",
             "SHIPPO_WEBHOOK_SECRET": "a,b",
-            "ACME_WEBHOOK_SECRET": "x",
+            "NOT_REGISTERED_WEBHOOK_SECRET": "x",
             "GENERIC_WEBHOOK_SECRET": "",
         }
     )
