@@ -1,1 +1,1 @@
-"""aftership: see its modules; registered in homeward/providers/registry.py."""
+"""AfterShip: tracking source (tracking.py; testkit.py for tests)."""

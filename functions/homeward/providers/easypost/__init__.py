@@ -1,1 +1,1 @@
-"""easypost: see its modules; registered in homeward/providers/registry.py."""
+"""EasyPost: label carrier (carrier.py) and tracking source (tracking.py; testkit.py for tests)."""

@@ -1,1 +1,2 @@
-"""generic: see its modules; registered in homeward/providers/registry.py."""
+"""Homeward's generic Standard-Webhooks format for in-house carriers and 3PLs: tracking source
+(tracking.py; testkit.py for tests)."""

@@ -1,1 +1,1 @@
-"""ledger: see its modules; registered in homeward/providers/registry.py."""
+"""The ledger: the built-in payment provider (payments.py), refunds recorded in the table."""

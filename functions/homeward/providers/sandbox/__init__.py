@@ -1,1 +1,1 @@
-"""sandbox: see its modules; registered in homeward/providers/registry.py."""
+"""The sandbox: the local default label carrier (carrier.py), no network, no account."""

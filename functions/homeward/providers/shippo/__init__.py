@@ -1,1 +1,1 @@
-"""shippo: see its modules; registered in homeward/providers/registry.py."""
+"""Shippo: label carrier (carrier.py) and tracking source (tracking.py; testkit.py for tests)."""

@@ -1,1 +1,2 @@
-"""stripe: see its modules; registered in homeward/providers/registry.py."""
+"""Stripe: payment provider (payments.py, the SDK imported only there) and refund webhooks
+(webhooks.py)."""
