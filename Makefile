@@ -92,9 +92,7 @@ lint: setup
 	$(VENV)/bin/ruff check functions infra tests
 	$(VENV)/bin/ruff format --check functions infra tests
 	$(VENV)/bin/mypy
-	$(PY) -m infra.function_length functions/homeward
-	$(PY) -m infra.function_length infra/local infra/lint_rules infra/template.py infra/web.py \
-		infra/preview_emails.py infra/event_docs.py infra/state_docs.py
+	$(PY) -m infra.function_length functions/homeward $$(ls -d infra/*.py infra/local infra/lint_rules)
 	cd functions && ../$(VENV)/bin/lint-imports --config ../pyproject.toml --no-cache
 
 openapi: setup

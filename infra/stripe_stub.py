@@ -378,18 +378,9 @@ class StripeStub(HttpStub):
             if key:
                 self._seen[key] += 1
             fault = self._faults.popleft() if self._faults else None
-        # Faults at the front door: nothing has started, so nothing is created or saved.
-        if fault is not None and fault.kind == "error" and not fault.saved:
-            return _error(fault.status, "An unknown error occurred", type_="api_error")
-        if fault is not None and fault.kind == "rate_limit":
-            reply = _error(
-                429,
-                "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.",
-                code="rate_limit",
-            )
-            if fault.should_retry is not None:
-                reply.headers["Stripe-Should-Retry"] = "true" if fault.should_retry else "false"
-            return reply
+        refused = _front_door_fault(fault)
+        if refused is not None:
+            return refused
         if not key:
             return self._execute_create(params, fault, request_id, None)
         if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
@@ -401,36 +392,23 @@ class StripeStub(HttpStub):
         fingerprint = ("POST", "/v1/refunds", tuple(sorted(pairs)))
         with self._lock:
             entry = self._idempotency.get(scope)
+            first = entry is None
             if entry is None:
                 self._idempotency[scope] = entry = _Idempotent(fingerprint)
-                first = True
-            else:
-                first = False
         if not first:
-            if entry.fingerprint != fingerprint:
-                return _error(
-                    400,
-                    "Keys for idempotent requests can only be used with the same parameters they were "
-                    f"first used with. Try using a key other than '{key}' if you meant to execute a "
-                    "different request.",
-                    type_="idempotency_error",
-                )
-            if entry.reply is None:
-                reply = _error(
-                    409,
-                    "There is currently another in-progress request using this Idempotent Key (that probably "
-                    "means you submitted twice, and the other request is still going through): "
-                    f"{key}. Please try again later.",
-                    code="idempotency_key_in_use",
-                )
-                reply.headers["Stripe-Should-Retry"] = "true"
-                return reply
-            saved = entry.reply
-            return Reply(
-                saved.status,
-                saved.body,
-                {**saved.headers, "Idempotency-Key": key, "Idempotent-Replayed": "true"},
-            )
+            return _replay(entry, fingerprint, key)
+        return self._create_once(scope, entry, params, fault, request_id, key)
+
+    def _create_once(
+        self,
+        scope: tuple[str, str],
+        entry: _Idempotent,
+        params: dict[str, Any],
+        fault: _Fault | None,
+        request_id: str,
+        key: str,
+    ) -> Reply:
+        """The first request with this key: execute it and save the reply for the retries."""
         try:
             reply = self._execute_create(params, fault, request_id, key)
         except BaseException:
@@ -522,27 +500,7 @@ class StripeStub(HttpStub):
                 code="amount_too_large",
                 param="amount",
             )
-        status = self.new_refund_status
-        metadata = params.get("metadata") or {}
-        refund = {
-            "id": _stripe_id("re_"),
-            "object": "refund",
-            "amount": amount,
-            "balance_transaction": _stripe_id("txn_"),
-            "charge": pi.charge,
-            "created": _now(),
-            "currency": pi.currency,
-            "destination_details": {"card": {"type": "refund"}, "type": "card"},
-            "failure_reason": None,
-            "metadata": dict(metadata),
-            "payment_intent": pi.id,
-            "pending_reason": "processing" if status == "pending" else None,
-            "reason": params.get("reason"),
-            "receipt_number": None,
-            "source_transfer_reversal": None,
-            "status": status,
-            "transfer_reversal": None,
-        }
+        refund = _refund_object(pi, amount, self.new_refund_status, params)
         self._refunds[refund["id"]] = refund
         self._created[pi.id] += 1
         self._refund_requests[refund["id"]] = {"id": request_id, "idempotency_key": key}
@@ -614,6 +572,72 @@ def main(argv: Sequence[str] | None = None) -> None:
             time.sleep(3600)
     except KeyboardInterrupt:
         stub.close()
+
+
+def _refund_object(pi: Any, amount: int, status: str, params: dict[str, Any]) -> dict[str, Any]:
+    """A new Refund object as Stripe's API answers it."""
+    metadata = params.get("metadata") or {}
+    return {
+        "id": _stripe_id("re_"),
+        "object": "refund",
+        "amount": amount,
+        "balance_transaction": _stripe_id("txn_"),
+        "charge": pi.charge,
+        "created": _now(),
+        "currency": pi.currency,
+        "destination_details": {"card": {"type": "refund"}, "type": "card"},
+        "failure_reason": None,
+        "metadata": dict(metadata),
+        "payment_intent": pi.id,
+        "pending_reason": "processing" if status == "pending" else None,
+        "reason": params.get("reason"),
+        "receipt_number": None,
+        "source_transfer_reversal": None,
+        "status": status,
+        "transfer_reversal": None,
+    }
+
+
+def _front_door_fault(fault: _Fault | None) -> Reply | None:
+    """Faults at the front door: nothing has started, so nothing is created or saved."""
+    if fault is not None and fault.kind == "error" and not fault.saved:
+        return _error(fault.status, "An unknown error occurred", type_="api_error")
+    if fault is not None and fault.kind == "rate_limit":
+        reply = _error(
+            429,
+            "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.",
+            code="rate_limit",
+        )
+        if fault.should_retry is not None:
+            reply.headers["Stripe-Should-Retry"] = "true" if fault.should_retry else "false"
+        return reply
+    return None
+
+
+def _replay(entry: _Idempotent, fingerprint: tuple, key: str) -> Reply:
+    """A key seen before: Stripe's answer for other parameters, a request in flight, or a replay."""
+    if entry.fingerprint != fingerprint:
+        return _error(
+            400,
+            "Keys for idempotent requests can only be used with the same parameters they were "
+            f"first used with. Try using a key other than '{key}' if you meant to execute a "
+            "different request.",
+            type_="idempotency_error",
+        )
+    if entry.reply is None:
+        reply = _error(
+            409,
+            "There is currently another in-progress request using this Idempotent Key (that probably "
+            "means you submitted twice, and the other request is still going through): "
+            f"{key}. Please try again later.",
+            code="idempotency_key_in_use",
+        )
+        reply.headers["Stripe-Should-Retry"] = "true"
+        return reply
+    saved = entry.reply
+    return Reply(
+        saved.status, saved.body, {**saved.headers, "Idempotency-Key": key, "Idempotent-Replayed": "true"}
+    )
 
 
 if __name__ == "__main__":

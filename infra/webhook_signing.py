@@ -1,7 +1,9 @@
 """Sign webhook bodies the way each provider does, and aim the samples at real parcels.
 
-The mirror image of functions/homeward/domain/shared/webhook_signatures.py, for tests, the
-benchmark and the README's local walkthrough:
+The mirror image of the tracking sources' verifiers, for tests, the benchmark and the
+README's local walkthrough. The providers are the registry's tracking sources
+(functions/homeward/providers/registry.py); each one's sender side (signing, where its
+samples keep times, ids and numbers, its local secret) is its package's testkit.py:
 
 * `signed_headers(provider, body, secret)`: the headers the provider would send with `body`.
 * `api_gateway_event(provider, body, headers)`: an API Gateway HTTP API (payload 2.0) event
@@ -28,11 +30,9 @@ import base64 as b64
 import contextlib
 import copy
 import hashlib
-import hmac
 import json
 import re
 import sys
-import unicodedata
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -45,42 +45,6 @@ ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = ROOT / "functions"
 SAMPLES_DIR = ROOT / "events" / "webhooks"
 
-PROVIDERS = ("easypost", "shippo", "aftership", "generic")
-
-# The local stack's documented defaults. Never configure them anywhere else: they are public.
-LOCAL_SECRETS: dict[str, str] = {
-    "easypost": "hw_local_easypost_webhook_secret",
-    "shippo": "hw_local_shippo_webhook_secret",
-    "aftership": "hw_local_aftership_webhook_secret",
-    "generic": "whsec_" + b64.b64encode(b"hw_local_generic_webhook_secret_32b").decode(),
-}
-
-# The fields that hold times in each provider's body: retarget() shifts all of them together.
-_TIME_KEYS: dict[str, frozenset[str]] = {
-    "easypost": frozenset({"datetime", "created_at", "updated_at", "est_delivery_date"}),
-    "shippo": frozenset({"status_date", "object_created", "object_updated", "eta", "original_eta"}),
-    "aftership": frozenset(
-        {
-            "checkpoint_time",
-            "created_at",
-            "updated_at",
-            "shipment_pickup_date",
-            "shipment_delivery_date",
-            "expected_delivery",
-            "estimated_delivery_date",
-            "estimated_delivery_date_min",
-            "estimated_delivery_date_max",
-            "datetime",
-            "datetime_min",
-            "datetime_max",
-        }
-    ),
-    "generic": frozenset({"occurred_at", "estimated_delivery"}),
-}
-
-_CASE = re.compile(r"[a-z0-9_]+")
-_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
-
 
 def _functions_on_path() -> None:
     # The Lambda code lives in functions/; pytest puts it on sys.path, `python -m` does not.
@@ -88,18 +52,26 @@ def _functions_on_path() -> None:
         sys.path.insert(0, str(FUNCTIONS_DIR))
 
 
+_functions_on_path()
+from homeward.providers import registry  # noqa: E402
+
+PROVIDERS = registry.TRACKING_SOURCES
+
+# The local stack's documented defaults. Never configure them anywhere else: they are public.
+LOCAL_SECRETS: dict[str, str] = {name: registry.load_testkit(name).LOCAL_SECRET for name in PROVIDERS}
+
+_CASE = re.compile(r"[a-z0-9_]+")
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def _check_provider(provider: str) -> None:
     if provider not in PROVIDERS:
         raise ValueError(f"unknown provider {provider!r}; expected one of {', '.join(PROVIDERS)}")
 
 
-def _hmac(key: bytes, message: bytes) -> hmac.HMAC:
-    return hmac.new(key, message, hashlib.sha256)
-
-
 def generic_webhook_id(body: bytes) -> str:
     """The default `webhook-id` for a generic body: stable for the same bytes."""
-    return "msg_" + hashlib.sha256(body).hexdigest()[:24]
+    return registry.load_testkit("generic").webhook_id_for(body)
 
 
 def signed_headers(
@@ -116,31 +88,9 @@ def signed_headers(
     `webhook_id` is the generic event id (default: derived from the body).
     """
     _check_provider(provider)
-    body = bytes(body)
-    timestamp = str(int((now or datetime.now(UTC)).timestamp()))
-    headers = {"Content-Type": "application/json"}
-    if provider == "easypost":
-        # EasyPost NFKD-normalizes the secret before keying the HMAC (CR 2.1).
-        key = unicodedata.normalize("NFKD", secret).encode()
-        headers["X-Hmac-Signature"] = "hmac-sha256-hex=" + _hmac(key, body).hexdigest()
-    elif provider == "shippo":
-        digest = _hmac(secret.encode(), timestamp.encode() + b"." + body).hexdigest()
-        headers["Shippo-Auth-Signature"] = f"t={timestamp},v1={digest}"
-    elif provider == "aftership":
-        headers["aftership-hmac-sha256"] = b64.b64encode(_hmac(secret.encode(), body).digest()).decode()
-    else:
-        _functions_on_path()
-        from homeward.domain.shared.webhook_signatures import generic_secret_key
-
-        msg_id = webhook_id or generic_webhook_id(body)
-        message = msg_id.encode() + b"." + timestamp.encode() + b"." + body
-        signature = b64.b64encode(_hmac(generic_secret_key(secret), message).digest()).decode()
-        headers |= {
-            "webhook-id": msg_id,
-            "webhook-timestamp": timestamp,
-            "webhook-signature": f"v1,{signature}",
-        }
-    return headers
+    kit = registry.load_testkit(provider)
+    signed = kit.sign(bytes(body), secret, now=now or datetime.now(UTC), webhook_id=webhook_id)
+    return {"Content-Type": "application/json", **signed}
 
 
 def api_gateway_event(
@@ -180,24 +130,7 @@ def api_gateway_event(
         "rawPath": path,
         "rawQueryString": urllib.parse.urlencode(query or {}),
         "headers": lowered,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "abc123def4",
-            "domainName": "abc123def4.execute-api.us-east-1.amazonaws.com",
-            "domainPrefix": "abc123def4",
-            "http": {
-                "method": "POST",
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": source_ip,
-                "userAgent": user_agent,
-            },
-            "requestId": b64.b64encode(uuid.uuid4().bytes[:10]).decode(),
-            "routeKey": "POST /webhooks/{provider}",
-            "stage": "$default",
-            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
-            "timeEpoch": int(now.timestamp() * 1000),
-        },
+        "requestContext": _request_context(path, source_ip, user_agent, now),
         "pathParameters": {"provider": provider},
         "isBase64Encoded": text is None,
         "body": text if text is not None else b64.b64encode(body).decode(),
@@ -205,6 +138,28 @@ def api_gateway_event(
     if query:
         event["queryStringParameters"] = {str(k): str(v) for k, v in query.items()}
     return event
+
+
+def _request_context(path: str, source_ip: str, user_agent: str, now: datetime) -> dict[str, Any]:
+    """The HTTP API's requestContext for `POST /webhooks/{provider}`, as API Gateway fills it."""
+    return {
+        "accountId": "123456789012",
+        "apiId": "abc123def4",
+        "domainName": "abc123def4.execute-api.us-east-1.amazonaws.com",
+        "domainPrefix": "abc123def4",
+        "http": {
+            "method": "POST",
+            "path": path,
+            "protocol": "HTTP/1.1",
+            "sourceIp": source_ip,
+            "userAgent": user_agent,
+        },
+        "requestId": b64.b64encode(uuid.uuid4().bytes[:10]).decode(),
+        "routeKey": "POST /webhooks/{provider}",
+        "stage": "$default",
+        "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+        "timeEpoch": int(now.timestamp() * 1000),
+    }
 
 
 def load_sample(provider: str, case: str) -> bytes:
@@ -227,11 +182,7 @@ def sample_cases(provider: str) -> list[str]:
 def _derived_id(provider: str, original: str, *parts: object) -> str:
     """A new provider-style event id, stable for the same inputs (so a re-send is a duplicate)."""
     digest = hashlib.sha256("|".join([provider, original, *map(str, parts)]).encode()).digest()
-    if provider == "easypost":
-        return "evt_" + digest.hex()[:32]
-    if provider == "aftership":
-        return str(uuid.UUID(bytes=digest[:16], version=4))
-    return digest.hex()[:32]  # Shippo object_id style
+    return registry.load_testkit(provider).derived_id(digest)
 
 
 def _shift_time(value: str, delta: timedelta) -> str:
@@ -288,56 +239,34 @@ def retarget(
     _check_provider(provider)
     if occurred_at is not None and occurred_at.tzinfo is None:
         raise ValueError("occurred_at must be timezone-aware")
-    if provider == "generic" and event_id is not None:
-        raise ValueError("generic event ids are the webhook-id header: pass webhook_id to signed_headers()")
-    _functions_on_path()
-    from homeward.domain.tracking.payloads import Ignored, parse_webhook
+    kit = registry.load_testkit(provider)
+    if not kit.EVENT_ID_IN_BODY and event_id is not None:
+        kit.set_event_id({}, "", event_id)  # raises: the id is not in the body
+    from homeward.domain.tracking.ports import Ignored
+    from homeward.providers.tracking_sources import parse_webhook
 
     parsed = parse_webhook(provider, body, {"webhook-id": "msg_retarget"}, received_at=datetime.now(UTC))
     data = json.loads(body)
     if isinstance(parsed, Ignored):
         if tracking_number is not None or occurred_at is not None:
             raise ValueError(f"{provider} {parsed.event_type!r} is not a tracking event")
-        if event_id is not None and provider == "easypost":
-            data["id"] = event_id
+        if event_id is not None:
+            kit.set_ignored_event_id(data, event_id)
         return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
 
     out = copy.deepcopy(data)
     if occurred_at is not None:
         delta = occurred_at.astimezone(UTC) - parsed.event_at
-        _shift_all(out, _TIME_KEYS[provider], delta)
-        if provider == "aftership" and isinstance(out.get("ts"), int | float):
-            out["ts"] = int(out["ts"] + delta.total_seconds())
+        _shift_all(out, kit.TIME_KEYS, delta)
+        kit.shift_extra(out, delta.total_seconds())
     if tracking_number is not None:
-        if provider == "easypost":
-            out["result"]["tracking_code"] = tracking_number
-        elif provider == "shippo":
-            out["data"]["tracking_number"] = tracking_number
-        elif provider == "aftership":
-            out["msg"]["tracking_number"] = tracking_number
-        else:
-            out["tracking_number"] = tracking_number
-    if provider != "generic" and (
+        kit.set_tracking_number(out, tracking_number)
+    if kit.EVENT_ID_IN_BODY and (
         event_id is not None or tracking_number is not None or occurred_at is not None
     ):
         new_id = event_id or _derived_id(provider, parsed.event_id, tracking_number, occurred_at)
-        _set_event_id(out, provider, parsed.event_id, new_id)
+        kit.set_event_id(out, parsed.event_id, new_id)
     return json.dumps(out, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-def _set_event_id(data: dict, provider: str, old: str, new: str) -> None:
-    if provider == "easypost":
-        data["id"] = new
-    elif provider == "aftership":
-        data["event_id"] = new
-    else:
-        # Shippo's history repeats the current status with the same object_id: keep them paired.
-        track = data["data"]
-        for entry in track.get("tracking_history") or []:
-            if isinstance(entry, dict) and entry.get("object_id") == old:
-                entry["object_id"] = new
-        if isinstance(track.get("tracking_status"), dict):
-            track["tracking_status"]["object_id"] = new
 
 
 # --- CLI ---------------------------------------------------------------------------------------
@@ -369,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"no sample {provider}.{args.case}: {exc}", file=sys.stderr)
         return 1
-    generic = provider == "generic"
+    generic = not registry.load_testkit(provider).EVENT_ID_IN_BODY
     try:
         occurred_at = datetime.fromisoformat(args.occurred_at) if args.occurred_at else None
         if args.tracking_number or occurred_at or (args.event_id and not generic):

@@ -7,9 +7,12 @@ instead of surfacing later as a confusing runtime error.
 from __future__ import annotations
 
 import os
-from typing import Literal, TypeVar
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from homeward.providers import registry
 
 
 class CommonSettings(BaseModel):
@@ -39,6 +42,15 @@ class PortalApiSettings(CommonSettings):
     edge_origin_token: str | None = Field(default=None, alias="EDGE_ORIGIN_TOKEN")
 
 
+def _per_provider(data: Any, field: str, kind: str, variable: Callable[[str], str]) -> Any:
+    """`field` = {provider: value} from each registered provider's variable that is set
+    (e.g. EASYPOST_WEBHOOK_SECRET): adding a provider to the registry adds its variable."""
+    if isinstance(data, dict) and field not in data:
+        values = {name: data[variable(name)] for name in registry.names(kind) if data.get(variable(name))}
+        data = {**data, field: values}
+    return data
+
+
 SettingsT = TypeVar("SettingsT", bound=BaseModel)
 
 
@@ -61,8 +73,20 @@ class LabelsSettings(CommonSettings):
     label_queue_url: str | None = Field(default=None, alias="LABEL_QUEUE_URL")
     carrier_secret: str | None = Field(default=None, alias="CARRIER_SECRET")
     return_policy_parameter: str | None = Field(default=None, alias="RETURN_POLICY_PARAMETER")
-    easypost_base_url: str | None = Field(default=None, alias="EASYPOST_BASE_URL")
-    shippo_base_url: str | None = Field(default=None, alias="SHIPPO_BASE_URL")
+    # Label carriers' API roots from EASYPOST_BASE_URL, ... (tests point them at a stub), as
+    # (name, url) pairs: the settings are hashable (configured_carrier caches on them).
+    carrier_base_urls: tuple[tuple[str, str], ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _provider_variables(cls, data: Any) -> Any:
+        data = _per_provider(data, "carrier_base_urls", registry.LABEL_CARRIER, registry.base_url_env)
+        if isinstance(data, dict) and isinstance(data["carrier_base_urls"], dict):
+            data["carrier_base_urls"] = tuple(data["carrier_base_urls"].items())
+        return data
+
+    def carrier_base_url(self, name: str) -> str | None:
+        return dict(self.carrier_base_urls).get(name)
 
 
 class OpsApiSettings(CommonSettings):
@@ -83,18 +107,22 @@ class WebhooksSettings(CommonSettings):
 
     Locally they come from `*_WEBHOOK_SECRET`; deployed, from the JSON secret named by
     `WEBHOOK_SECRETS_SECRET` ({"easypost": "s1,s2", ...}). A variable that is set wins.
+    The variables are one per registered tracking source (homeward/providers/registry.py):
+    EASYPOST_WEBHOOK_SECRET, SHIPPO_WEBHOOK_SECRET, ...
     """
 
     webhook_secrets_secret: str | None = Field(default=None, alias="WEBHOOK_SECRETS_SECRET")
-    easypost_webhook_secret: str | None = Field(default=None, alias="EASYPOST_WEBHOOK_SECRET")
-    shippo_webhook_secret: str | None = Field(default=None, alias="SHIPPO_WEBHOOK_SECRET")
-    aftership_webhook_secret: str | None = Field(default=None, alias="AFTERSHIP_WEBHOOK_SECRET")
-    generic_webhook_secret: str | None = Field(default=None, alias="GENERIC_WEBHOOK_SECRET")
+    webhook_secrets: dict[str, str] = Field(default_factory=dict)
     # Shippo's self-service alternative to its HMAC header: a secret ?token= in the URL.
     shippo_url_token: bool = Field(default=True, alias="SHIPPO_ALLOW_URL_TOKEN")
     # Shippo's test events ("test": true: the dashboard's test button, test-mode tokens) are
     # acknowledged and ignored; a staging stack on Shippo test keys sets this to apply them.
     shippo_accept_test_events: bool = Field(default=False, alias="SHIPPO_ACCEPT_TEST_EVENTS")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _provider_variables(cls, data: Any) -> Any:
+        return _per_provider(data, "webhook_secrets", registry.TRACKING_SOURCE, registry.webhook_secret_env)
 
 
 class TrackingSettings(CommonSettings):
@@ -104,20 +132,29 @@ class TrackingSettings(CommonSettings):
 class PaymentsSettings(CommonSettings):
     """Refunds and payment webhooks.
 
-    Provider keys: locally `STRIPE_API_KEY` / `STRIPE_WEBHOOK_SECRET` (comma list during a
-    rotation); deployed, the JSON secret named by `PAYMENT_SECRETS_SECRET`
+    Provider keys, one set per registered payment provider (homeward/providers/registry.py):
+    locally `STRIPE_API_KEY` / `STRIPE_WEBHOOK_SECRET` (comma list during a rotation) /
+    `STRIPE_API_BASE` (a stub); deployed, the JSON secret named by `PAYMENT_SECRETS_SECRET`
     ({"stripe_api_key": "...", "stripe_webhook_secret": "whsec_..."}). A variable that is set wins.
     """
 
     return_policy_parameter: str | None = Field(default=None, alias="RETURN_POLICY_PARAMETER")
     payment_secrets_secret: str | None = Field(default=None, alias="PAYMENT_SECRETS_SECRET")
-    stripe_api_key: str | None = Field(default=None, alias="STRIPE_API_KEY")
-    stripe_webhook_secret: str | None = Field(default=None, alias="STRIPE_WEBHOOK_SECRET")
-    stripe_api_base: str | None = Field(default=None, alias="STRIPE_API_BASE")
+    api_keys: dict[str, str] = Field(default_factory=dict)
+    webhook_secrets: dict[str, str] = Field(default_factory=dict)
+    api_bases: dict[str, str] = Field(default_factory=dict)
     refund_provider_mode: Literal["live", "ledger"] = Field(default="live", alias="REFUND_PROVIDER_MODE")
     ledger_settle_seconds: float = Field(default=30, alias="LEDGER_SETTLE_SECONDS", ge=0, le=86400)
     refund_queue_url: str | None = Field(default=None, alias="REFUND_QUEUE_URL")
     sweep_quiet_seconds: int = Field(default=120, alias="REFUND_SWEEP_QUIET_SECONDS", ge=0, le=86400)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _provider_variables(cls, data: Any) -> Any:
+        kind = registry.PAYMENT_PROVIDER
+        data = _per_provider(data, "api_keys", kind, registry.api_key_env)
+        data = _per_provider(data, "webhook_secrets", registry.PAYMENT_WEBHOOKS, registry.webhook_secret_env)
+        return _per_provider(data, "api_bases", kind, registry.api_base_env)
 
 
 class NotificationsSettings(CommonSettings):

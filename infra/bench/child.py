@@ -214,7 +214,6 @@ def aged_labels(spec_path: str) -> dict:
     from datetime import UTC, datetime, timedelta
 
     from homeward.adapters.aws import client
-    from homeward.adapters.carriers.sandbox import SandboxCarrier
     from homeward.adapters.dynamodb.returns import LabelClaims, ReturnsTable
     from homeward.adapters.policy import bundled_policy
     from homeward.adapters.storage import LabelFiles
@@ -222,6 +221,7 @@ def aged_labels(spec_path: str) -> dict:
     from homeward.domain.returns import service as return_service
     from homeward.domain.returns.states import Actor
     from homeward.models.returns import ReturnRequest
+    from homeward.providers.sandbox.carrier import SandboxCarrier
 
     with open(spec_path, encoding="utf-8") as fh:
         spec = json.load(fh)

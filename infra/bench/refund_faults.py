@@ -118,7 +118,6 @@ from homeward.adapters.payments import (  # noqa: E402
     ProviderUnavailable,
     RefundRequest,
 )
-from homeward.adapters.payments.providers import Providers  # noqa: E402
 from homeward.adapters.policy import bundled_policy  # noqa: E402
 from homeward.domain.orders.rules import email_fingerprint, normalize_order_number  # noqa: E402
 from homeward.domain.refunds import service as refund_service  # noqa: E402
@@ -133,6 +132,7 @@ from homeward.errors import DependencyFailed, HomewardError  # noqa: E402
 from homeward.models.orders import Order, OrderIn  # noqa: E402
 from homeward.models.policy import ReturnPolicy  # noqa: E402
 from homeward.models.returns import ReturnRecord, ReturnRequest  # noqa: E402
+from homeward.providers.payments import Providers  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import seed as hypothesis_seed  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402

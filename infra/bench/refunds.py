@@ -63,7 +63,7 @@ OPS_API = "homeward.handlers.ops_api"
 # operations (or bench sections) sharing the table leave open minutes before.
 SWEEP_AGE = timedelta(days=2)
 SWEEP_ENV = {"REFUND_SWEEP_QUIET_SECONDS": str(24 * 3600)}
-# The failing reference of the ledger provider (adapters/payments/ledger.py FAILING_REFERENCE_PREFIX).
+# The failing reference of the ledger provider (providers/ledger/payments.py FAILING_REFERENCE_PREFIX).
 FAILING_PREFIX = "fail_"
 # Stripe signs with its own clock; the bench builds every event before it runs the first one, and
 # a Stripe-Signature is good 5 minutes either side of its timestamp. Stamped this far ahead, a
@@ -259,8 +259,8 @@ class _Domain:
         refund_service.process(rma, store=self.refunds, providers=providers, policy=self.policy, now=now)
 
     def ledger(self, *, settle_seconds: float, now: datetime):
-        from homeward.adapters.payments.ledger import LedgerProvider
-        from homeward.adapters.payments.providers import Providers
+        from homeward.providers.ledger.payments import LedgerProvider
+        from homeward.providers.payments import Providers
 
         ledger = LedgerProvider(self.ddb, self.table, settle_seconds=settle_seconds, clock=lambda: now)
         return Providers(mode="ledger", ledger=ledger)
@@ -386,9 +386,9 @@ def _seed_stripe(data: RefundSeed, domain: _Domain, orders: list[tuple[str, dict
     """Pending Stripe refunds (live mode against the stub) and their `refund.updated` bodies."""
     if not orders:
         return
-    from homeward.adapters.payments.ledger import LedgerProvider
-    from homeward.adapters.payments.providers import Providers
-    from homeward.adapters.payments.stripe import StripeProvider
+    from homeward.providers.ledger.payments import LedgerProvider
+    from homeward.providers.payments import Providers
+    from homeward.providers.stripe.payments import StripeProvider
 
     from infra.stripe_stub import StripeStub
 

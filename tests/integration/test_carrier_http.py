@@ -14,11 +14,12 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from homeward.adapters.carriers import carrier_for, easypost
-from homeward.adapters.carriers.easypost import EasyPostCarrier
-from homeward.adapters.carriers.shippo import ShippoCarrier
 from homeward.domain.labels.ports import CarrierRejected, CarrierUnavailable
 from homeward.models.labels import LabelAddress, LabelRequest, PurchasedLabel
+from homeward.providers.carriers import carrier_for
+from homeward.providers.easypost import carrier as easypost
+from homeward.providers.easypost.carrier import EasyPostCarrier
+from homeward.providers.shippo.carrier import ShippoCarrier
 
 from tests.integration.carrier_stub import PDF_BYTES, ZPL_BYTES, EasyPostStub, ShippoStub, fixture
 
@@ -433,7 +434,7 @@ def test_shippo_purchase_still_queued_blocks_a_second_purchase(sh, sh_stub):
 
 
 def test_shippo_purchase_lost_in_a_timeout_is_found_by_reference(sh, sh_stub, monkeypatch):
-    from homeward.adapters.carriers import shippo
+    from homeward.providers.shippo import carrier as shippo
 
     monkeypatch.setattr(shippo, "PAGE_SIZE", 2)
     sh.buy_return_label(label_request("label:R-OLDER-0001"))

@@ -19,10 +19,10 @@ import pytest
 from homeward.adapters.aws import client
 from homeward.adapters.dynamodb.refunds import RefundsTable
 from homeward.adapters.dynamodb.returns import ReturnsTable
-from homeward.adapters.payments.ledger import LedgerProvider
-from homeward.adapters.payments.providers import Providers
 from homeward.domain.returns import service as return_service
 from homeward.domain.returns.states import Actor
+from homeward.providers.ledger.payments import LedgerProvider
+from homeward.providers.payments import Providers
 
 from infra.stripe_stub import StripeStub
 from tests.conftest import MERCHANT_KEY, TABLE, LambdaContext, invoke, load_event
@@ -543,8 +543,8 @@ def stripe_webhook(body: bytes, *, secret: str = STRIPE_SECRET, at: datetime | N
 @pytest.fixture
 def stripe(monkeypatch):
     """Live mode against the local Stripe stub: the sample order's payment is a Stripe PaymentIntent."""
-    from homeward.adapters.payments.stripe import StripeProvider
     from homeward.handlers import refunds
+    from homeward.providers.stripe.payments import StripeProvider
 
     with StripeStub(new_refund_status="pending") as stub:
         stub.add_payment_intent("pi_3QhZ2hJ2eZvKYlo21ABCDEF", 7136, "usd")

@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 import pytest
 import stripe
 from homeward.adapters.payments import ProviderRefund, ProviderRejected, ProviderUnavailable, RefundRequest
-from homeward.adapters.payments.stripe import StripeProvider, _translate
-from homeward.domain.refunds.payment_webhooks import RefundUpdate, parse_stripe_event
-from homeward.domain.shared.webhook_signatures import verify_stripe
+from homeward.domain.refunds.ports import RefundUpdate
+from homeward.providers.stripe.payments import StripeProvider, _translate
+from homeward.providers.stripe.webhooks import parse_stripe_event, verify_stripe
 
 from infra.stripe_stub import StripeStub
 

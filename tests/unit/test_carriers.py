@@ -8,16 +8,16 @@ from datetime import UTC, datetime
 import pypdfium2 as pdfium
 import pytest
 import zxingcpp
-from homeward.adapters.carriers import carrier_for
 from homeward.adapters.carriers._common import Offer, choose_offer, minor_units
-from homeward.adapters.carriers.easypost import EasyPostCarrier
-from homeward.adapters.carriers.easypost import error_message as easypost_error
-from homeward.adapters.carriers.sandbox import SandboxCarrier, provider_id_for
-from homeward.adapters.carriers.shippo import ShippoCarrier
-from homeward.adapters.carriers.shippo import error_message as shippo_error
 from homeward.domain.labels.ports import Carrier, CarrierRejected, CarrierUnavailable
 from homeward.domain.labels.render import sandbox_tracking_number, tracking_check_digit_ok
 from homeward.models.labels import LabelAddress, LabelRequest, PurchasedLabel
+from homeward.providers.carriers import carrier_for
+from homeward.providers.easypost.carrier import EasyPostCarrier
+from homeward.providers.easypost.carrier import error_message as easypost_error
+from homeward.providers.sandbox.carrier import SandboxCarrier, provider_id_for
+from homeward.providers.shippo.carrier import ShippoCarrier
+from homeward.providers.shippo.carrier import error_message as shippo_error
 from PIL import Image
 
 NOW = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)

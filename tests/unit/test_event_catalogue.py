@@ -25,7 +25,7 @@ HOMEWARD = ROOT / "functions" / "homeward"
 
 # Strings of the event naming pattern that are not Homeward's domain events.
 NOT_DOMAIN_EVENTS = {
-    # Stripe's webhook event types (domain/refunds/payment_webhooks.REFUND_EVENT_TYPES)
+    # Stripe's webhook event types (providers/stripe/webhooks.REFUND_EVENT_TYPES)
     "refund.created",
     "refund.updated",
     # a message's needs: the return's label (notifications/catalog.py)

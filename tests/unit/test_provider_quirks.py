@@ -79,7 +79,8 @@ def test_easypost_without_a_matching_detail_falls_back_to_the_latest():
 
 
 def test_shippo_test_webhooks_are_ignored_unless_the_stack_accepts_them():
-    from homeward.domain.tracking.payloads import Ignored, parse_webhook
+    from homeward.domain.tracking.ports import Ignored
+    from homeward.providers.tracking_sources import parse_webhook
 
     from tests.unit.test_webhook_payloads import RECEIVED, headers_for
 

@@ -11,14 +11,11 @@ from pathlib import Path
 
 import pytest
 import stripe
-from homeward.domain.refunds.payment_webhooks import IgnoredEvent, RefundUpdate, parse_stripe_event
-from homeward.domain.shared.webhook_signatures import (
-    STRIPE_HEADER,
-    WebhookSignatureInvalid,
-    verify,
-    verify_stripe,
-)
-from homeward.errors import MalformedRequest, Unprocessable
+from homeward.domain.refunds.ports import IgnoredEvent, RefundUpdate
+from homeward.errors import MalformedRequest, Unprocessable, WebhookSignatureInvalid
+from homeward.providers.stripe.webhooks import HEADER as STRIPE_HEADER
+from homeward.providers.stripe.webhooks import parse_stripe_event, verify_stripe
+from homeward.providers.tracking_sources import verify
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -10,12 +10,12 @@ from homeward.domain.tracking.status import (
     NormalizedStatus,
     Reason,
     TrackingStatus,
-    normalize_aftership,
-    normalize_easypost,
-    normalize_generic,
-    normalize_shippo,
     should_apply,
 )
+from homeward.providers.aftership.tracking import normalize_aftership
+from homeward.providers.easypost.tracking import normalize_easypost
+from homeward.providers.generic.tracking import normalize_generic
+from homeward.providers.shippo.tracking import normalize_shippo
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -9,14 +9,12 @@ import unicodedata
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from homeward.domain.shared.webhook_signatures import (
-    WebhookSignatureInvalid,
-    verify_aftership,
-    verify_easypost,
-    verify_generic,
-    verify_shippo,
-)
+from homeward.domain.shared.webhook_signatures import WebhookSignatureInvalid
 from homeward.errors import HomewardError
+from homeward.providers.aftership.tracking import verify_aftership
+from homeward.providers.easypost.tracking import verify_easypost
+from homeward.providers.generic.tracking import verify_generic
+from homeward.providers.shippo.tracking import verify_shippo
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 TS = int(NOW.timestamp())

@@ -8,9 +8,8 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from homeward.domain.shared.webhook_signatures import verify
-from homeward.domain.tracking.payloads import parse_webhook
 from homeward.errors import WebhookSignatureInvalid
+from homeward.providers.tracking_sources import parse_webhook, verify
 
 from infra.webhook_signing import LOCAL_SECRETS, main
 

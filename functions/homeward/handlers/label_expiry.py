@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from homeward.adapters.aws import client
-from homeward.adapters.carrier_config import configured_carrier
 from homeward.adapters.dynamodb.returns import LabelClaims
 from homeward.adapters.policy import load_policy
 from homeward.config import LabelsSettings, load_settings
 from homeward.domain.labels import service as labels
 from homeward.observability import logger, metrics
+from homeward.providers.carriers import configured_carrier
 
 settings = load_settings(LabelsSettings)
 store = LabelClaims(client("dynamodb"), settings.table_name)

@@ -16,7 +16,6 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from homeward.adapters.aws import client
-from homeward.adapters.carrier_config import configured_carrier
 from homeward.adapters.dynamodb.returns import LabelClaims
 from homeward.adapters.policy import load_policy
 from homeward.adapters.queues import back_off
@@ -26,6 +25,7 @@ from homeward.domain.labels import service as labels
 from homeward.domain.labels.ports import Carrier, CarrierUnavailable
 from homeward.errors import DependencyFailed
 from homeward.observability import logger, metrics
+from homeward.providers.carriers import configured_carrier
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse

@@ -22,16 +22,16 @@ from pydantic import BaseModel
 
 from homeward.adapters.aws import client
 from homeward.adapters.dynamodb.refunds import RefundsTable
-from homeward.adapters.payments.providers import stripe_webhook_secrets
 from homeward.adapters.policy import load_policy
 from homeward.config import PaymentsSettings, load_settings
 from homeward.domain.refunds import service as refund_service
-from homeward.domain.refunds.payment_webhooks import IgnoredEvent, parse_stripe_event
+from homeward.domain.refunds.ports import IgnoredEvent, PaymentWebhookSource, RefundUpdate
 from homeward.domain.refunds.reports import Report
-from homeward.domain.shared.webhook_signatures import verify_stripe
 from homeward.errors import NotFound, WebhookSignatureInvalid
 from homeward.handlers.api import ERROR_RESPONSES, create_app, error_docs, raw_body
 from homeward.observability import logger, metrics
+from homeward.providers import registry
+from homeward.providers.payments import payment_webhook_secrets
 
 settings = load_settings(PaymentsSettings)
 store = RefundsTable(client("dynamodb"), settings.table_name)
@@ -43,7 +43,13 @@ class PaymentWebhookAck(BaseModel):
     event_id: str
 
 
-ProviderPath = Annotated[str, Path(description="stripe", examples=["stripe"])]
+ProviderPath = Annotated[
+    str,
+    Path(
+        description=", ".join(registry.PAYMENT_WEBHOOK_PROVIDERS),
+        examples=[registry.PAYMENT_WEBHOOK_PROVIDERS[0]],
+    ),
+]
 
 
 @app.post(
@@ -69,43 +75,42 @@ ProviderPath = Annotated[str, Path(description="stripe", examples=["stripe"])]
     },
 )
 def receive(provider: ProviderPath) -> Response[PaymentWebhookAck]:
-    if provider != "stripe":
-        raise NotFound(f"No payment webhook endpoint for {provider!r}", details={"providers": ["stripe"]})
+    if provider not in registry.PAYMENT_WEBHOOK_PROVIDERS:
+        raise NotFound(
+            f"No payment webhook endpoint for {provider!r}",
+            details={"providers": list(registry.PAYMENT_WEBHOOK_PROVIDERS)},
+        )
     now = datetime.now(UTC)
     body = raw_body(app)
-    secrets = stripe_webhook_secrets(settings)
-    if not secrets:
-        logger.error("stripe webhook secret not configured")
-        raise WebhookSignatureInvalid(
-            "stripe", "not_configured", "Webhooks from this provider are not enabled"
-        )
-    try:
-        verify_stripe(body, app.current_event.headers, secrets, now=now)
-    except WebhookSignatureInvalid as rejected:
-        metrics.add_metric(name="PaymentWebhooksRejected", unit="Count", value=1)
-        logger.warning("payment webhook signature rejected", extra={"reason": rejected.reason})
-        raise
-    parsed = parse_stripe_event(body)
+    source: PaymentWebhookSource = registry.load(provider, registry.PAYMENT_WEBHOOKS).SOURCE
+    _verify(source, body, now)
+    parsed = source.parse(body)
     if isinstance(parsed, IgnoredEvent):
         return Response(
             200, "application/json", PaymentWebhookAck(status="ignored", event_id=parsed.event_id)
         )
-    rma = parsed.metadata.get("homeward_rma", "")
-    key = parsed.metadata.get("homeward_key", "")
-    if not (rma and key) and parsed.refund_id:
-        # Stripe sends some events of our refunds without our metadata: find the movement by
-        # the refund id stored when Homeward created the refund.
-        rma, key = store.movement_for_provider_refund("stripe", parsed.refund_id) or ("", "")
-    status = "unknown"
-    if rma and key:
-        status = refund_service.apply_provider_update(
-            rma,
-            key,
-            Report(status=parsed.status, refund_id=parsed.refund_id, failure_reason=parsed.failure_reason),
-            store=store,
-            policy=load_policy(settings.return_policy_parameter),
-            now=now,
-        )
+    rma, key = _movement(provider, parsed)
+    status = _apply(rma, key, parsed, now) if rma and key else "unknown"
+    _count(status, parsed)
+    logger.info(
+        "payment webhook handled",
+        extra={"event_id": parsed.event_id, "type": parsed.event_type, "rma": rma, "outcome": status},
+    )
+    return Response(200, "application/json", PaymentWebhookAck(status=status, event_id=parsed.event_id))
+
+
+def _apply(rma: str, key: str, parsed: RefundUpdate, now: datetime) -> str:
+    return refund_service.apply_provider_update(
+        rma,
+        key,
+        Report(status=parsed.status, refund_id=parsed.refund_id, failure_reason=parsed.failure_reason),
+        store=store,
+        policy=load_policy(settings.return_policy_parameter),
+        now=now,
+    )
+
+
+def _count(status: str, parsed: RefundUpdate) -> None:
     metrics.add_metric(
         name="PaymentWebhooksApplied" if status == "applied" else "PaymentWebhooksSkipped",
         unit="Count",
@@ -113,11 +118,33 @@ def receive(provider: ProviderPath) -> Response[PaymentWebhookAck]:
     )
     if status == "applied" and parsed.status in ("failed", "canceled"):
         metrics.add_metric(name="RefundsFailed", unit="Count", value=1)
-    logger.info(
-        "payment webhook handled",
-        extra={"event_id": parsed.event_id, "type": parsed.event_type, "rma": rma, "outcome": status},
-    )
-    return Response(200, "application/json", PaymentWebhookAck(status=status, event_id=parsed.event_id))
+
+
+def _verify(source: PaymentWebhookSource, body: bytes, now: datetime) -> None:
+    """401 unless the body is signed with one of the provider's active secrets."""
+    secrets = payment_webhook_secrets(settings, source.name)
+    if not secrets:
+        logger.error(f"{source.name} webhook secret not configured")
+        raise WebhookSignatureInvalid(
+            source.name, "not_configured", "Webhooks from this provider are not enabled"
+        )
+    try:
+        source.verify(body, app.current_event.headers, secrets, now=now)
+    except WebhookSignatureInvalid as rejected:
+        metrics.add_metric(name="PaymentWebhooksRejected", unit="Count", value=1)
+        logger.warning("payment webhook signature rejected", extra={"reason": rejected.reason})
+        raise
+
+
+def _movement(provider: str, parsed: RefundUpdate) -> tuple[str, str]:
+    """(rma, movement key) the refund belongs to, ("", "") for a refund Homeward did not make."""
+    rma = parsed.metadata.get("homeward_rma", "")
+    key = parsed.metadata.get("homeward_key", "")
+    if not (rma and key) and parsed.refund_id:
+        # Stripe sends some events of our refunds without our metadata: find the movement by
+        # the refund id stored when Homeward created the refund.
+        rma, key = store.movement_for_provider_refund(provider, parsed.refund_id) or ("", "")
+    return rma, key
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

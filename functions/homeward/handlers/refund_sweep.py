@@ -12,12 +12,12 @@ from datetime import UTC, datetime, timedelta
 
 from homeward.adapters.aws import client
 from homeward.adapters.dynamodb.refunds import RefundsTable
-from homeward.adapters.payments.providers import configured_providers
 from homeward.adapters.policy import load_policy
 from homeward.config import PaymentsSettings, load_settings
 from homeward.domain.refunds import service as refund_service
 from homeward.handlers.refund_metrics import emit
 from homeward.observability import logger, metrics
+from homeward.providers.payments import configured_providers
 
 settings = load_settings(PaymentsSettings)
 store = RefundsTable(client("dynamodb"), settings.table_name)

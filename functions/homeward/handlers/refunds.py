@@ -21,7 +21,6 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from homeward.adapters.aws import client
 from homeward.adapters.dynamodb.idempotency import Idempotency
 from homeward.adapters.dynamodb.refunds import RefundsTable
-from homeward.adapters.payments.providers import configured_providers
 from homeward.adapters.policy import load_policy
 from homeward.adapters.queues import back_off
 from homeward.config import PaymentsSettings, load_settings
@@ -29,6 +28,7 @@ from homeward.domain.refunds import service as refund_service
 from homeward.errors import DependencyFailed
 from homeward.handlers.refund_metrics import emit
 from homeward.observability import logger, metrics
+from homeward.providers.payments import configured_providers
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse

@@ -26,6 +26,7 @@ from homeward.adapters.dynamodb.tracking import TrackingTable
 from homeward.config import TrackingSettings, load_settings
 from homeward.domain.tracking import service as tracking_service
 from homeward.observability import logger, metrics
+from homeward.providers.tracking_sources import parse_webhook
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -66,7 +67,7 @@ def _apply_webhook(image: dict[str, Any], now: datetime) -> None:
         body=image["body"],
         received_at=image["received_at"],
     )
-    outcome = tracking_service.apply_webhook(stored, store=store, now=now)
+    outcome = tracking_service.apply_webhook(stored, store=store, parse=parse_webhook, now=now)
     metrics.add_metric(name=OUTCOME_METRICS.get(outcome, "TrackingEventsSkipped"), unit="Count", value=1)
     logger.info(
         "webhook applied",

@@ -20,23 +20,20 @@ from aws_lambda_powertools.logging import correlation_paths
 from homeward.adapters.aws import client
 from homeward.adapters.dynamodb.tracking import TrackingTable
 from homeward.config import WebhooksSettings, load_settings
-from homeward.domain.shared.webhook_signatures import verify
-from homeward.domain.tracking.payloads import Ignored, parse_webhook
+from homeward.domain.tracking.ports import Ignored
 from homeward.errors import NotFound, WebhookSignatureInvalid
 from homeward.handlers.api import ERROR_RESPONSES, create_app, error_docs, raw_body
-from homeward.models.tracking import PROVIDERS, WebhookAck
+from homeward.models.tracking import WebhookAck
 from homeward.observability import logger, metrics
+from homeward.providers.registry import TRACKING_SOURCES
+from homeward.providers.tracking_sources import parse_webhook, verify
 
 settings = load_settings(WebhooksSettings)
 table = TrackingTable(client("dynamodb"), settings.table_name)
 app = create_app(max_body_bytes=settings.max_body_bytes)
 
-_ENV_SECRETS = {
-    "easypost": settings.easypost_webhook_secret,
-    "shippo": settings.shippo_webhook_secret,
-    "aftership": settings.aftership_webhook_secret,
-    "generic": settings.generic_webhook_secret,
-}
+# Per tracking source: EASYPOST_WEBHOOK_SECRET, ... (config.WebhooksSettings, from the registry).
+_ENV_SECRETS: dict[str, str | None] = {name: settings.webhook_secrets.get(name) for name in TRACKING_SOURCES}
 
 
 def webhook_secrets(provider: str) -> list[str]:
@@ -51,7 +48,11 @@ def webhook_secrets(provider: str) -> list[str]:
 
 
 ProviderPath = Annotated[
-    str, Path(description="easypost, shippo, aftership or generic", examples=["easypost"])
+    str,
+    Path(
+        description=", ".join(TRACKING_SOURCES[:-1]) + " or " + TRACKING_SOURCES[-1],
+        examples=[TRACKING_SOURCES[0]],
+    ),
 ]
 
 
@@ -82,24 +83,12 @@ ProviderPath = Annotated[
     },
 )
 def receive(provider: ProviderPath) -> Response[WebhookAck]:
-    if provider not in PROVIDERS:
-        raise NotFound(f"No webhook endpoint for {provider!r}", details={"providers": list(PROVIDERS)})
+    if provider not in TRACKING_SOURCES:
+        raise NotFound(f"No webhook endpoint for {provider!r}", details={"providers": list(TRACKING_SOURCES)})
     now = datetime.now(UTC)
     body = raw_body(app)
-    secrets = webhook_secrets(provider)
-    if not secrets:
-        logger.error("webhook secret not configured", extra={"provider": provider})
-        raise WebhookSignatureInvalid(
-            provider, "not_configured", "Webhooks from this provider are not enabled"
-        )
     headers = app.current_event.headers
-    query = (app.current_event.query_string_parameters or {}) if settings.shippo_url_token else None
-    try:
-        verify(provider, body, headers, secrets, now=now, query=query)
-    except WebhookSignatureInvalid as rejected:
-        metrics.add_metric(name="WebhooksRejected", unit="Count", value=1)
-        logger.warning("webhook signature rejected", extra={"provider": provider, "reason": rejected.reason})
-        raise
+    _verify(provider, body, headers, now)
     parsed = parse_webhook(
         provider, body, headers, received_at=now, accept_test_events=settings.shippo_accept_test_events
     )
@@ -115,6 +104,23 @@ def receive(provider: ProviderPath) -> Response[WebhookAck]:
     return Response(
         200, "application/json", WebhookAck(status="accepted" if new else "duplicate", webhook_id=wid)
     )
+
+
+def _verify(provider: str, body: bytes, headers: dict[str, str], now: datetime) -> None:
+    """401 unless the body is signed with one of the provider's active secrets."""
+    secrets = webhook_secrets(provider)
+    if not secrets:
+        logger.error("webhook secret not configured", extra={"provider": provider})
+        raise WebhookSignatureInvalid(
+            provider, "not_configured", "Webhooks from this provider are not enabled"
+        )
+    query = (app.current_event.query_string_parameters or {}) if settings.shippo_url_token else None
+    try:
+        verify(provider, body, headers, secrets, now=now, query=query)
+    except WebhookSignatureInvalid as rejected:
+        metrics.add_metric(name="WebhooksRejected", unit="Count", value=1)
+        logger.warning("webhook signature rejected", extra={"provider": provider, "reason": rejected.reason})
+        raise
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

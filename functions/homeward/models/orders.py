@@ -119,6 +119,15 @@ class OrderIn(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> OrderIn:
+        self._check_lines()
+        self._check_payments()
+        self._check_shipments()
+        merchandise = sum(line.subtotal - line.discount for line in self.lines)
+        if self.order_discount > merchandise:
+            raise ValueError("order_discount exceeds the merchandise total")
+        return self
+
+    def _check_lines(self) -> None:
         line_ids = [line.line_id for line in self.lines]
         if len(set(line_ids)) != len(line_ids):
             raise ValueError("lines: line_id values must be unique")
@@ -129,9 +138,14 @@ class OrderIn(Strict):
                 )
             if line.discount > line.subtotal:
                 raise ValueError(f"lines: line {line.line_id} discount exceeds its subtotal")
+
+    def _check_payments(self) -> None:
         for payment in self.payments:
             if payment.currency not in (None, self.currency):
                 raise ValueError(f"payments: {payment.payment_id} currency differs from the order currency")
+
+    def _check_shipments(self) -> None:
+        """Unique tracking numbers; every shipped line ordered, never more units than ordered."""
         ordered = {line.line_id: line.quantity for line in self.lines}
         shipped: dict[str, int] = {}
         tracking = [s.tracking_number for s in self.shipments]
@@ -145,10 +159,6 @@ class OrderIn(Strict):
         for line_id, qty in shipped.items():
             if qty > ordered[line_id]:
                 raise ValueError(f"shipments: line {line_id} ships {qty} but only {ordered[line_id]} ordered")
-        merchandise = sum(line.subtotal - line.discount for line in self.lines)
-        if self.order_discount > merchandise:
-            raise ValueError("order_discount exceeds the merchandise total")
-        return self
 
     @property
     def total(self) -> int:

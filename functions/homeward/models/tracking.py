@@ -1,6 +1,6 @@
 """Tracking models: one carrier update in the normalized vocabulary, and a tracked parcel.
 
-`CarrierUpdate` is what every provider's webhook body becomes (domain/tracking/payloads.py);
+`CarrierUpdate` is what every provider's webhook body becomes (homeward/providers/*/tracking.py);
 `Shipment` is the parcel as Homeward knows it (one item per tracking number);
 `ParcelView` is what a shopper sees on `GET /portal/orders/{orderId}/tracking`.
 """
@@ -10,14 +10,30 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from homeward.domain.tracking.status import TrackingStatus
 
-Provider = Literal["easypost", "shippo", "aftership", "generic"]
-PROVIDERS: tuple[str, ...] = ("easypost", "shippo", "aftership", "generic")
+# The normalized vocabulary every provider's statuses map to (domain/tracking/status.py). No
+# docstring: it would become the schema's description in openapi.json.
+class TrackingStatus(StrEnum):
+    UNKNOWN = "unknown"
+    PRE_TRANSIT = "pre_transit"
+    IN_TRANSIT = "in_transit"
+    OUT_FOR_DELIVERY = "out_for_delivery"
+    AVAILABLE_FOR_PICKUP = "available_for_pickup"
+    EXCEPTION = "exception"
+    DELIVERED = "delivered"
+    RETURN_TO_SENDER = "return_to_sender"
+    FAILURE = "failure"
+    CANCELLED = "cancelled"
+    ERROR = "error"
+
+
+# A tracking source's registered name (homeward/providers/registry.py lists them; models do
+# not import it, the webhook intake only builds updates for registered sources).
+Provider = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 
 # Checkpoints kept per parcel: carriers rarely send more than ~40; the cap bounds item size.
 MAX_CHECKPOINTS = 100

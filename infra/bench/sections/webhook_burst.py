@@ -141,7 +141,8 @@ def _prepare_imports() -> None:
 
 def tracking_cases(provider: str) -> list[str]:
     """The provider's samples that are tracking events, in CASE_SEQUENCE order (repeats kept)."""
-    from homeward.domain.tracking.payloads import Ignored, parse_webhook
+    from homeward.domain.tracking.ports import Ignored
+    from homeward.providers.tracking_sources import parse_webhook
 
     from infra.webhook_signing import load_sample, sample_cases
 

@@ -260,7 +260,7 @@ def feedback_gsi1sk(at_iso: str, rma: str) -> str:
     return f"{at_iso}#{rma}"
 
 
-# ---- a provider's side of the sandbox ledger (adapters/payments/ledger.py) -----------------------
+# ---- a provider's side of the sandbox ledger (providers/ledger/payments.py) -----------------------
 
 
 def psp_ledger_refund(refund_id: str) -> dict:
@@ -539,7 +539,7 @@ ENTITIES: tuple[Entity, ...] = (
     ),
     Entity(
         "Ledger provider refund (the sandbox payment provider)",
-        "adapters/payments/ledger.py",
+        "providers/ledger/payments.py",
         "PSP#ledger#<refund id>",
         "REFUND",
         (),

@@ -1,24 +1,14 @@
-"""Payment providers behind one port: create a refund, look one up, find one by our key.
-The port (`RefundRequest`, `ProviderRefund`, the two errors, `PaymentProvider`) is declared by
-the domain in `domain.refunds.ports` and re-exported here for the adapters.
+"""Payment adapters: which provider refunds which payment (providers.py).
 
-Adapters: `ledger` (the local default: a provider-side record in the Homeward table that
-settles asynchronously, like a card refund) and `stripe` (the official SDK, imported only
-when a Stripe payment is refunded: the SDK's import alone costs ~170 ms).
-
-Every call carries our deterministic idempotency key `refund:{rma}:{n}` and identical
-parameters on every retry, so a provider that already accepted the refund answers with the
-same refund instead of making a second one. Errors come back as two kinds only:
-
-* `ProviderUnavailable` - a retry with the same key may succeed (network error, timeout,
-  429, 5xx, an idempotent request still in flight);
-* `ProviderRejected` - it never will (the charge is already refunded, the amount is more
-  than remains, the key was used with other parameters, bad credentials).
+The port (`PaymentProvider`, `RefundRequest`, `ProviderRefund`, the two error kinds) is
+declared in homeward/domain/refunds/ports.py and re-exported here for existing callers; the
+providers themselves are homeward/providers/<name>/payments.py.
 """
 
 from __future__ import annotations
 
 from homeward.domain.refunds.ports import (
+    FINAL_STATUSES,
     PaymentProvider,
     ProviderRefund,
     ProviderRejected,
@@ -26,11 +16,6 @@ from homeward.domain.refunds.ports import (
     RefundRequest,
     RefundStatus,
 )
-
-# Statuses after which the provider never moves money for this refund again ("succeeded"
-# is final for us; a late failure arrives as its own update and is applied as such).
-FINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "canceled"})
-
 
 __all__ = [
     "FINAL_STATUSES",

@@ -1,6 +1,7 @@
 """The carrier port: what Homeward needs from any label provider (EasyPost, Shippo, sandbox).
 
-Adapters live in homeward/adapters/carriers/. Errors are split so the label flow can decide:
+Implementations live in homeward/providers/<name>/carrier.py (built by homeward.providers.carriers).
+Errors are split so the label flow can decide:
 a permanent refusal (the address is undeliverable) parks the return for a person, a
 transient failure (5xx, timeout, rate limit) is retried and finally dead-lettered.
 """

@@ -1,6 +1,9 @@
-"""The payment-provider port: what the refund use cases need from a provider, declared here so
-the domain depends on no adapter. `adapters.payments` implements it (the ledger and Stripe
-providers) and re-exports these names; the handlers wire a `ProviderLookup` in.
+"""The payment provider ports: refund money, find a refund again, read the provider's webhooks.
+
+Implementations live in homeward/providers/<name>/ (payments.py: a `PaymentProvider`;
+webhooks.py: a `PaymentWebhookSource`), listed in homeward/providers/registry.py; which
+adapter refunds which payment is homeward/providers/payments.py, which the handlers
+wire into the refund use cases as a `ProviderLookup` (so the domain depends on no adapter).
 
 Every call carries our deterministic idempotency key `refund:{rma}:{n}` and identical
 parameters on every retry, so a provider that already accepted the refund answers with the
@@ -10,15 +13,24 @@ same refund instead of making a second one. Errors come back as two kinds only:
   429, 5xx, an idempotent request still in flight);
 * `ProviderRejected` - it never will (the charge is already refunded, the amount is more
   than remains, the key was used with other parameters, bad credentials).
+
+A webhook source verifies the provider's signature on the raw bytes and reads the verified
+body into a `RefundUpdate` (the refund's state as of one event), or `IgnoredEvent` for event
+types we do not act on. Providers may deliver an event more than once and in any order:
+dedupe on `event_id` and order on the refund's status rules, never on arrival.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal, Protocol
 
 RefundStatus = Literal["pending", "requires_action", "succeeded", "failed", "canceled"]
+# Statuses after which the provider never moves money for this refund again ("succeeded"
+# is final for us; a late failure arrives as its own update and is applied as such).
+FINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "canceled"})
 
 
 @dataclass(frozen=True)
@@ -80,7 +92,60 @@ class PaymentProvider(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class RefundUpdate:
+    """A refund's state as of one provider event."""
+
+    event_id: str
+    event_type: str
+    refund_id: str
+    status: str
+    amount: int  # minor units
+    currency: str  # upper case
+    failure_reason: str | None
+    metadata: Mapping[str, str]  # homeward_rma, homeward_key, order_id as we sent them
+    payment_reference: str | None  # the provider's payment id, when the refund has one
+    occurred_at: datetime  # aware, UTC, the event's own time
+
+
+@dataclass(frozen=True)
+class IgnoredEvent:
+    """An event of a type we do not act on (acknowledge it, do nothing)."""
+
+    event_id: str
+    event_type: str
+
+
+class PaymentWebhookSource(Protocol):
+    name: str
+
+    def verify(
+        self, body: bytes, headers: Mapping[str, str], secrets: Sequence[str], *, now: datetime
+    ) -> None:
+        """Accept a signature made with any active secret, else raise WebhookSignatureInvalid."""
+        ...
+
+    def parse(self, body: bytes) -> RefundUpdate | IgnoredEvent:
+        """The verified body as a refund update; MalformedRequest (400) / Unprocessable (422)."""
+        ...
+
+
 class ProviderLookup(Protocol):
     """The configured providers, by the name a payment carries (`stripe`, `ledger`)."""
 
     def for_payment(self, provider: str) -> PaymentProvider: ...
+
+
+__all__ = [
+    "FINAL_STATUSES",
+    "IgnoredEvent",
+    "PaymentProvider",
+    "PaymentWebhookSource",
+    "ProviderLookup",
+    "ProviderRefund",
+    "ProviderRejected",
+    "ProviderUnavailable",
+    "RefundRequest",
+    "RefundStatus",
+    "RefundUpdate",
+]

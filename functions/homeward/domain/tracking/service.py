@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from homeward.domain.returns import rules as return_rules
 from homeward.domain.returns.states import Actor, ParcelState
 from homeward.domain.tracking import updates as tracking
-from homeward.domain.tracking.payloads import Ignored, parse_webhook
+from homeward.domain.tracking.ports import Ignored, WebhookParser
 from homeward.errors import Conflict, HomewardError
 from homeward.models.returns import ReturnRecord, TimelineEntry
 from homeward.models.tracking import CarrierUpdate, Direction, Shipment, normalize_tracking_number
@@ -68,14 +68,14 @@ class StoredWebhook:
     received_at: str
 
 
-def apply_webhook(stored: StoredWebhook, *, store: TrackingStore, now: datetime) -> str:
+def apply_webhook(stored: StoredWebhook, *, store: TrackingStore, parse: WebhookParser, now: datetime) -> str:
     """Apply one stored event to its parcel. Returns the outcome (for logs and metrics).
 
     Raises DependencyFailed / Conflict(shipment_changed | return_changed) for the caller to
     retry; everything that a retry cannot fix ends in a terminal inbox status instead.
     """
     try:
-        parsed = parse_webhook(
+        parsed = parse(
             stored.provider,
             stored.body.encode(),
             {"webhook-id": stored.event_id},
@@ -210,7 +210,7 @@ class WatchStore(Protocol):
         self, shipment: Shipment, *, expected_version: int, events: list[tuple[str, dict[str, Any]]]
     ) -> None: ...
 
-    def list_webhooks(self, status: str, *, limit: int) -> tuple[Sequence[ParkedEvent], dict | None]: ...
+    def list_webhooks(self, status: str, *, limit: int) -> tuple[Sequence[ParkedEvent], str | None]: ...
 
     def redrive(
         self, wid: str, *, now: datetime, actor: str, from_statuses: tuple[str, ...] = ...

@@ -14,17 +14,15 @@ from homeward.handlers.api import ERROR_RESPONSES, error_docs
 from homeward.handlers.ops.shared import ActorHeader, now, tracking_store
 from homeward.models.tracking import WebhookEntry, WebhookPage
 from homeward.observability import logger
+from homeward.providers.registry import WEBHOOK_ID_PATTERN
 
 router = Router()
-
-# The webhook providers' names, as they start a webhook id (`<provider>-<32 hex>`).
-WEBHOOK_PROVIDERS_PATTERN = r"(easypost|shippo|aftership|generic)"
 
 WebhookIdPath = Annotated[
     str,
     Path(
         alias="webhookId",
-        pattern=rf"^{WEBHOOK_PROVIDERS_PATTERN}-[0-9a-f]{{32}}$",
+        pattern=WEBHOOK_ID_PATTERN,  # `<tracking source>-<32 hex>`, from the provider registry
         description="From the webhook list",
     ),
 ]

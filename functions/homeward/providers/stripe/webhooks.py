@@ -1,6 +1,11 @@
-"""Parse a verified Stripe event body into what the refund ledger needs: pure, raw bytes in.
+"""Stripe's refund webhooks: verify `Stripe-Signature`, then read the event: pure, raw bytes in.
 
-Call it only after `webhook_signatures.verify_stripe` accepted the same bytes. The events
+Signature (CR 2.9, 4.1): `Stripe-Signature: t=<unix>,v1=<hex>[,v1=...]` (other schemes such
+as v0 ignored), hex HMAC-SHA256 over `"{t}.{raw body}"` keyed with the whole secret string,
+`whsec_` prefix included (unlike the generic tracking format, the secret is not decoded:
+that is what stripe-python does), `t` within 5 minutes of now.
+
+Call `parse_stripe_event` only after `verify_stripe` accepted the same bytes. The events
 that carry a refund object (CR 4.1) become a `RefundUpdate`; every other type the endpoint
 may be subscribed to becomes an `IgnoredEvent`, which the caller acknowledges and drops.
 
@@ -17,13 +22,30 @@ without the fields a refund event must have (or with an unknown refund status) r
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import hashlib
+import hmac
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from homeward.domain.refunds.ports import IgnoredEvent, RefundUpdate
 from homeward.domain.shared.json_input import load_json
+from homeward.domain.shared.webhook_signatures import (
+    TOLERANCE_SECONDS,
+    UNIX_SECONDS,
+    check_inputs,
+    check_timestamp,
+    equal,
+    find_header,
+    malformed,
+    mismatch,
+    missing,
+    to_bytes,
+)
 from homeward.errors import MalformedRequest, Unprocessable
+
+NAME = "stripe"
+HEADER = "stripe-signature"
 
 # Event types whose data.object is a refund (charge.refund.updated too: it is the refund).
 REFUND_EVENT_TYPES: frozenset[str] = frozenset(
@@ -31,30 +53,6 @@ REFUND_EVENT_TYPES: frozenset[str] = frozenset(
 )
 # Stripe's refund statuses (CR 4.1), the same as payments.RefundStatus.
 REFUND_STATUSES: frozenset[str] = frozenset({"pending", "requires_action", "succeeded", "failed", "canceled"})
-
-
-@dataclass(frozen=True)
-class RefundUpdate:
-    """A refund's state as of one Stripe event."""
-
-    event_id: str
-    event_type: str
-    refund_id: str
-    status: str
-    amount: int  # minor units
-    currency: str  # upper case
-    failure_reason: str | None
-    metadata: Mapping[str, str]  # homeward_rma, homeward_key, order_id as we sent them
-    payment_reference: str | None  # the PaymentIntent id, when the refund has one
-    occurred_at: datetime  # aware, UTC, from the event's `created`
-
-
-@dataclass(frozen=True)
-class IgnoredEvent:
-    """An event of a type we do not act on (acknowledge it, do nothing)."""
-
-    event_id: str
-    event_type: str
 
 
 class _Fields:
@@ -177,4 +175,64 @@ def parse_stripe_event(body: bytes) -> RefundUpdate | IgnoredEvent:
     return _refund_update(event, event_id, event_type, fields)
 
 
-__all__ = ["REFUND_EVENT_TYPES", "REFUND_STATUSES", "IgnoredEvent", "RefundUpdate", "parse_stripe_event"]
+# --- Signature ---------------------------------------------------------------------------------
+
+
+def _parse_stripe(value: str) -> tuple[int, list[str]] | None:
+    """`t=<unix>,v1=<hex>[,v1=<hex>][,v0=...]` -> (t, [v1...]); None when malformed."""
+    timestamps, signatures = [], []
+    for part in value.split(","):
+        key, sep, item = part.strip().partition("=")
+        if not sep:
+            return None
+        if key == "t":
+            timestamps.append(item.strip())
+        elif key == "v1":
+            signatures.append(item.strip())
+        # Any other scheme (v0 is Stripe's test-mode legacy one) is not ours to check.
+    if len(timestamps) != 1 or not UNIX_SECONDS.match(timestamps[0]) or not signatures:
+        return None
+    return int(timestamps[0]), signatures
+
+
+def verify_stripe(
+    body: bytes,
+    headers: Mapping[str, str],
+    secrets: Sequence[str],
+    *,
+    now: datetime,
+    tolerance: int = TOLERANCE_SECONDS,
+) -> None:
+    """Stripe `Stripe-Signature: t=..,v1=..` over `"{t}.{raw body}"`, secret used as is (CR 2.9)."""
+    check_inputs(body, secrets)
+    value = find_header(headers, HEADER)
+    if value is None:
+        raise missing(NAME, "Stripe-Signature")
+    parsed = _parse_stripe(value)
+    if parsed is None:
+        raise malformed(NAME, "Stripe-Signature")
+    timestamp, candidates = parsed
+    check_timestamp(NAME, timestamp, now, tolerance)
+    # stripe-python signs "%d.%s" % (int(t), payload): the integer, so "t=0042" signs "42.".
+    message = str(timestamp).encode() + b"." + bytes(body)
+    for secret in secrets:
+        # Compared exactly, like stripe-python: Stripe sends lower-case hex.
+        expected = hmac.new(to_bytes(secret), message, hashlib.sha256).hexdigest().encode()
+        if any(equal(expected, to_bytes(c)) for c in candidates):
+            return
+    raise mismatch(NAME)
+
+
+class StripeWebhooks:
+    name = NAME
+
+    def verify(
+        self, body: bytes, headers: Mapping[str, str], secrets: Sequence[str], *, now: datetime
+    ) -> None:
+        verify_stripe(body, headers, secrets, now=now)
+
+    def parse(self, body: bytes) -> RefundUpdate | IgnoredEvent:
+        return parse_stripe_event(body)
+
+
+SOURCE = StripeWebhooks()

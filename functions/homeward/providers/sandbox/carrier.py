@@ -64,20 +64,7 @@ class SandboxCarrier:
             known = self._sold.get(request.reference)
         if known is not None:
             return known.model_copy(deep=True)
-        level = request.service_level.lower()
-        if level not in self._rates:
-            offered = ", ".join(sorted(self._rates))
-            raise CarrierRejected(
-                f"{DISPLAY_NAME} offers no rate for service level {request.service_level!r} "
-                f"(offered: {offered})",
-                details={"provider": "sandbox", "reason": "no_matching_rate"},
-            )
-        if request.from_address.postal_code.strip() == UNDELIVERABLE_POSTAL_CODE:
-            raise CarrierRejected(
-                f"{DISPLAY_NAME}: the sender address could not be found "
-                f"(postal code {UNDELIVERABLE_POSTAL_CODE})",
-                details={"provider": "sandbox", "reason": "refused"},
-            )
+        level = self._check(request)
         from homeward.domain.labels.render import sandbox_tracking_number
 
         tracking = sandbox_tracking_number(request.reference)
@@ -112,6 +99,24 @@ class SandboxCarrier:
                 self._sold.popitem(last=False)
         return label.model_copy(deep=True)
 
+    def _check(self, request: LabelRequest) -> str:
+        """The request's service level, or CarrierRejected as a real carrier would refuse it."""
+        level = request.service_level.lower()
+        if level not in self._rates:
+            offered = ", ".join(sorted(self._rates))
+            raise CarrierRejected(
+                f"{DISPLAY_NAME} offers no rate for service level {request.service_level!r} "
+                f"(offered: {offered})",
+                details={"provider": "sandbox", "reason": "no_matching_rate"},
+            )
+        if request.from_address.postal_code.strip() == UNDELIVERABLE_POSTAL_CODE:
+            raise CarrierRejected(
+                f"{DISPLAY_NAME}: the sender address could not be found "
+                f"(postal code {UNDELIVERABLE_POSTAL_CODE})",
+                details={"provider": "sandbox", "reason": "refused"},
+            )
+        return level
+
     def find_by_reference(self, reference: str) -> PurchasedLabel | None:
         with self._lock:
             label = self._sold.get(reference)
@@ -137,3 +142,8 @@ class SandboxCarrier:
         if label.provider_id != provider_id_for(label.reference):
             return VoidResult(voided=False, status="rejected")
         return VoidResult(voided=True, status="refunded")
+
+
+def make_carrier(api_key: str | None = None, **options: object) -> SandboxCarrier:
+    """The registry's factory: the sandbox needs no key and no network options."""
+    return SandboxCarrier()

@@ -309,7 +309,9 @@ def _offer(rate: Any) -> Offer | None:
     if not isinstance(rate, dict) or not rate.get("object_id") or rate.get("amount") in (None, ""):
         return None
     provider = str(rate.get("provider") or "")
-    level = rate.get("servicelevel") if isinstance(rate.get("servicelevel"), dict) else {}
+    level = rate.get("servicelevel")
+    if not isinstance(level, dict):
+        level = {}
     token = str(level.get("token") or rate.get("servicelevel_token") or "")
     name = str(level.get("name") or rate.get("servicelevel_name") or token)
     return Offer(
@@ -351,3 +353,9 @@ def _raise_messages(messages: Any, fallback: str) -> None:
     if _timed_out(messages):
         raise CarrierUnavailable(text, details={**details, "reason": "carrier_timeout"})
     raise CarrierRejected(text, details=details)
+
+
+def make_carrier(api_key: str | None, **options: Any) -> ShippoCarrier:
+    """The registry's factory (homeward.providers.carriers.carrier_for): options are base_url,
+    http, service_levels, lookup_pages."""
+    return ShippoCarrier(api_key or "", **options)

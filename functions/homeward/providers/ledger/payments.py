@@ -18,11 +18,18 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from homeward.adapters.dynamodb import n_attr, s_attr, utc_iso
-from homeward.adapters.payments import ProviderRefund, ProviderRejected, ProviderUnavailable, RefundRequest
+from homeward.adapters.dynamodb import keys, n_attr, s_attr, utc_iso
+from homeward.domain.refunds.ports import (
+    ProviderRefund,
+    ProviderRejected,
+    ProviderUnavailable,
+    RefundRequest,
+    RefundStatus,
+)
 
 _KEEP = timedelta(days=365)
 FAILING_REFERENCE_PREFIX = "fail_"
@@ -113,6 +120,8 @@ class LedgerProvider:
     def _view(self, item: dict) -> ProviderRefund:
         settles_at = datetime.fromisoformat(item["settles_at"]["S"].replace("Z", "+00:00"))
         fails = item["payment_reference"]["S"].startswith(FAILING_REFERENCE_PREFIX)
+        status: RefundStatus
+        reason: str | None
         if self._clock() < settles_at:
             status, reason = "pending", None
         else:
@@ -128,4 +137,13 @@ class LedgerProvider:
 
 
 def _key(refund_id: str) -> dict:
-    return {"pk": s_attr(f"PSP#ledger#{refund_id}"), "sk": s_attr("REFUND")}
+    return keys.psp_ledger_refund(refund_id)
+
+
+def make_provider(settings: Any, api_key: str | None = None) -> LedgerProvider:
+    """The registry's factory: the ledger lives in the function's own table (no key)."""
+    from homeward.adapters.aws import client
+
+    return LedgerProvider(
+        client("dynamodb"), settings.table_name, settle_seconds=settings.ledger_settle_seconds
+    )

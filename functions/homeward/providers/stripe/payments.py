@@ -10,7 +10,7 @@ our callers' later retries send the same key again. Stripe replays the first res
 saved for a key - a 500 included - for at least 24 h; after that, `find_refund` reconciles by
 `metadata.homeward_key` before anything creates a second refund.
 
-Errors come back as the port's two kinds (see `homeward.adapters.payments`):
+Errors come back as the port's two kinds (see `homeward.domain.refunds.ports`):
 ProviderUnavailable for anything a retry with the same key may fix (network, timeout, 409 key
 in flight, 429, 5xx), ProviderRejected with Stripe's error code for the rest
 (`charge_already_refunded`, `amount_too_large`, `resource_missing`, `idempotency_error` for a
@@ -19,11 +19,14 @@ key reused with other parameters, `authentication_error`, `permission_error`, ca
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import stripe
 
-from homeward.adapters.payments import (
+if TYPE_CHECKING:
+    from stripe._base_address import BaseAddresses
+
+from homeward.domain.refunds.ports import (
     ProviderRefund,
     ProviderRejected,
     ProviderUnavailable,
@@ -43,8 +46,8 @@ def _error_code(err: stripe.StripeError) -> str | None:
     # IdempotencyError, AuthenticationError and friends are built without `code`; the body may
     # still carry one.
     body = err.json_body if isinstance(err.json_body, dict) else {}
-    error = body.get("error") if isinstance(body.get("error"), dict) else {}
-    code = error.get("code")
+    error = body.get("error")
+    code = error.get("code") if isinstance(error, dict) else None
     return code if isinstance(code, str) and code else None
 
 
@@ -108,7 +111,7 @@ class StripeProvider:
         timeout_seconds: float = 10,
         max_network_retries: int = 2,
     ) -> None:
-        base_addresses = {"api": api_base.rstrip("/")} if api_base else None
+        base_addresses: BaseAddresses | None = {"api": api_base.rstrip("/")} if api_base else None
         self._client = stripe.StripeClient(
             api_key,
             base_addresses=base_addresses,
@@ -163,3 +166,11 @@ class StripeProvider:
 
 
 __all__ = ["StripeProvider"]
+
+
+def make_provider(settings: Any, api_key: str | None = None) -> StripeProvider:
+    """The registry's factory: `api_key` from STRIPE_API_KEY or the payment secret's
+    `stripe_api_key`; STRIPE_API_BASE points it at a stub (infra/stripe_stub.py)."""
+    if not api_key:
+        raise ProviderRejected(PROVIDER, "not_configured", "no Stripe API key is configured")
+    return StripeProvider(api_key, api_base=settings.api_bases.get(PROVIDER))

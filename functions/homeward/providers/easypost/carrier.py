@@ -288,3 +288,9 @@ def _required(body: Mapping[str, Any], key: str) -> str:
     if not value:
         raise CarrierUnavailable(f"EasyPost answered without {key!r}")
     return str(value)
+
+
+def make_carrier(api_key: str | None, **options: Any) -> EasyPostCarrier:
+    """The registry's factory (homeward.providers.carriers.carrier_for): options are base_url,
+    http, service_levels, lookup_pages."""
+    return EasyPostCarrier(api_key or "", **options)

@@ -1,0 +1,1 @@
+"""AfterShip: tracking source (tracking.py; testkit.py for tests)."""

@@ -1,0 +1,1 @@
+"""EasyPost: label carrier (carrier.py) and tracking source (tracking.py; testkit.py for tests)."""

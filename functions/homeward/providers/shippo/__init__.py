@@ -1,0 +1,1 @@
+"""Shippo: label carrier (carrier.py) and tracking source (tracking.py; testkit.py for tests)."""
