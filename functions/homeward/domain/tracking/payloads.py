@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -315,7 +316,53 @@ def load_body(provider: str, body: bytes) -> dict:
     return data
 
 
+# What a provider module gives to become a tracking source (see JsonSource).
+Check = Callable[[bytes, Mapping[str, str], Sequence[str], datetime, Mapping[str, str] | None], None]
+Read = Callable[[dict, Mapping[str, str], datetime, bool], CarrierUpdate | Ignored]
+Normalize = Callable[[str | None, str | None], NormalizedStatus]
+
+
+@dataclass(frozen=True)
+class JsonSource:
+    """A tracking source whose webhook body is one JSON object (every provider so far): the
+    `TrackingSource` port from its signature check, its reader and its status table.
+
+    `check(body, headers, secrets, now, query)` raises WebhookSignatureInvalid;
+    `read(data, headers, received_at, accept_test_events)` reads the decoded object.
+    """
+
+    name: str
+    check: Check
+    read: Read
+    normalize: Normalize
+
+    def verify(
+        self,
+        body: bytes,
+        headers: Mapping[str, str],
+        secrets: Sequence[str],
+        *,
+        now: datetime,
+        query: Mapping[str, str] | None = None,
+    ) -> None:
+        self.check(body, headers, secrets, now, query)
+
+    def parse(
+        self,
+        body: bytes,
+        headers: Mapping[str, str],
+        *,
+        received_at: datetime,
+        accept_test_events: bool = False,
+    ) -> CarrierUpdate | Ignored:
+        return self.read(load_body(self.name, body), headers, received_at, accept_test_events)
+
+    def normalize_status(self, status: str | None, detail: str | None = None) -> NormalizedStatus:
+        return self.normalize(status, detail)
+
+
 __all__ = [
+    "JsonSource",
     "FALLBACK_ID_PREFIX",
     "NOT_TRACKING",
     "TEST_EVENT",

@@ -37,6 +37,7 @@ from homeward.domain.shared.webhook_signatures import (
 )
 from homeward.domain.tracking.payloads import (
     CarrierTime,
+    JsonSource,
     Lenient,
     LenientTime,
     OptionalObject,
@@ -48,7 +49,6 @@ from homeward.domain.tracking.payloads import (
     fallback_id,
     ignored,
     latest_of,
-    load_body,
     location_of,
     make_checkpoint,
     raw_status,
@@ -248,32 +248,9 @@ def read_event(data: dict, received_at: datetime) -> CarrierUpdate | Ignored:
     )
 
 
-class AfterShipSource:
-    name = NAME
-
-    def verify(
-        self,
-        body: bytes,
-        headers: Mapping[str, str],
-        secrets: Sequence[str],
-        *,
-        now: datetime,
-        query: Mapping[str, str] | None = None,
-    ) -> None:
-        verify_aftership(body, headers, secrets)
-
-    def parse(
-        self,
-        body: bytes,
-        headers: Mapping[str, str],
-        *,
-        received_at: datetime,
-        accept_test_events: bool = False,
-    ) -> CarrierUpdate | Ignored:
-        return read_event(load_body(NAME, body), received_at)
-
-    def normalize_status(self, status: str | None, detail: str | None = None) -> NormalizedStatus:
-        return normalize_aftership(status, detail)
-
-
-SOURCE = AfterShipSource()
+SOURCE = JsonSource(  # the TrackingSource port, from the pieces above
+    NAME,
+    check=lambda body, headers, secrets, now, query: verify_aftership(body, headers, secrets),
+    read=lambda data, headers, received_at, test_events: read_event(data, received_at),
+    normalize=normalize_aftership,
+)

@@ -39,6 +39,7 @@ from homeward.domain.shared.webhook_signatures import (
 )
 from homeward.domain.tracking.payloads import (
     CarrierTime,
+    JsonSource,
     Lenient,
     LenientTime,
     build_update,
@@ -47,7 +48,6 @@ from homeward.domain.tracking.payloads import (
     event_type_of,
     ignored,
     latest_of,
-    load_body,
     location_of,
     make_checkpoint,
     raw_status,
@@ -237,32 +237,9 @@ def read_event(data: dict, received_at: datetime) -> CarrierUpdate | Ignored:
     )
 
 
-class EasyPostSource:
-    name = NAME
-
-    def verify(
-        self,
-        body: bytes,
-        headers: Mapping[str, str],
-        secrets: Sequence[str],
-        *,
-        now: datetime,
-        query: Mapping[str, str] | None = None,
-    ) -> None:
-        verify_easypost(body, headers, secrets)
-
-    def parse(
-        self,
-        body: bytes,
-        headers: Mapping[str, str],
-        *,
-        received_at: datetime,
-        accept_test_events: bool = False,
-    ) -> CarrierUpdate | Ignored:
-        return read_event(load_body(NAME, body), received_at)
-
-    def normalize_status(self, status: str | None, detail: str | None = None) -> NormalizedStatus:
-        return normalize_easypost(status, detail)
-
-
-SOURCE = EasyPostSource()
+SOURCE = JsonSource(  # the TrackingSource port, from the pieces above
+    NAME,
+    check=lambda body, headers, secrets, now, query: verify_easypost(body, headers, secrets),
+    read=lambda data, headers, received_at, test_events: read_event(data, received_at),
+    normalize=normalize_easypost,
+)

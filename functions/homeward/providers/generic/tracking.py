@@ -76,6 +76,7 @@ from homeward.domain.shared.webhook_signatures import (
 )
 from homeward.domain.tracking.payloads import (
     AwareTime,
+    JsonSource,
     Lenient,
     build_update,
     carrier_name,
@@ -84,7 +85,6 @@ from homeward.domain.tracking.payloads import (
     field_error,
     header_value,
     ignored,
-    load_body,
     location_of,
     make_checkpoint,
     parse_iso,
@@ -252,32 +252,9 @@ def read_event(data: dict, headers: Mapping[str, str]) -> CarrierUpdate | Ignore
     )
 
 
-class GenericSource:
-    name = NAME
-
-    def verify(
-        self,
-        body: bytes,
-        headers: Mapping[str, str],
-        secrets: Sequence[str],
-        *,
-        now: datetime,
-        query: Mapping[str, str] | None = None,
-    ) -> None:
-        verify_generic(body, headers, secrets, now=now)
-
-    def parse(
-        self,
-        body: bytes,
-        headers: Mapping[str, str],
-        *,
-        received_at: datetime,
-        accept_test_events: bool = False,
-    ) -> CarrierUpdate | Ignored:
-        return read_event(load_body(NAME, body), headers)
-
-    def normalize_status(self, status: str | None, detail: str | None = None) -> NormalizedStatus:
-        return normalize_generic(status, detail)
-
-
-SOURCE = GenericSource()
+SOURCE = JsonSource(  # the TrackingSource port, from the pieces above
+    NAME,
+    check=lambda body, headers, secrets, now, query: verify_generic(body, headers, secrets, now=now),
+    read=lambda data, headers, received_at, test_events: read_event(data, headers),
+    normalize=normalize_generic,
+)

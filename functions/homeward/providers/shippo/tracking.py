@@ -48,6 +48,7 @@ from homeward.domain.shared.webhook_signatures import (
 )
 from homeward.domain.tracking.payloads import (
     CarrierTime,
+    JsonSource,
     Lenient,
     LenientTime,
     build_update,
@@ -57,7 +58,6 @@ from homeward.domain.tracking.payloads import (
     fallback_id,
     ignored,
     latest_of,
-    load_body,
     location_of,
     make_checkpoint,
     raw_status,
@@ -408,32 +408,13 @@ def _event_id(tracking_number: str, current: _ShippoStatus, code: str | None) ->
     return fallback_id(tracking_number, current.status, code, status_date)
 
 
-class ShippoSource:
-    name = NAME
-
-    def verify(
-        self,
-        body: bytes,
-        headers: Mapping[str, str],
-        secrets: Sequence[str],
-        *,
-        now: datetime,
-        query: Mapping[str, str] | None = None,
-    ) -> None:
-        verify_shippo(body, headers, secrets, now=now, query=query)
-
-    def parse(
-        self,
-        body: bytes,
-        headers: Mapping[str, str],
-        *,
-        received_at: datetime,
-        accept_test_events: bool = False,
-    ) -> CarrierUpdate | Ignored:
-        return read_event(load_body(NAME, body), received_at, accept_test_events=accept_test_events)
-
-    def normalize_status(self, status: str | None, detail: str | None = None) -> NormalizedStatus:
-        return normalize_shippo(status, detail)
-
-
-SOURCE = ShippoSource()
+SOURCE = JsonSource(  # the TrackingSource port, from the pieces above
+    NAME,
+    check=lambda body, headers, secrets, now, query: verify_shippo(
+        body, headers, secrets, now=now, query=query
+    ),
+    read=lambda data, headers, received_at, test_events: read_event(
+        data, received_at, accept_test_events=test_events
+    ),
+    normalize=normalize_shippo,
+)
