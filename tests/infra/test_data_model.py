@@ -54,8 +54,11 @@ def test_parsers_invert_builders():
     assert keys.event_id_from(parcel["pk"]["S"], parcel["sk"]["S"]) == "1Z999:000004#0"
 
 
-# A key prefix (`ORDER#`, `RETURN#`...) spelled in code, or a key split on `#`.
-_KEY_SPELLING = re.compile(r"""["'][A-Z_]{3,}#|\.split\(["']#["']|removeprefix\(["'][A-Z_]+#""")
+# A key prefix (`ORDER#`, `RETURN#`...) spelled in code, a key split on `#`, or an S3 object key
+# prefix (`photos/`, `labels/`: adapters/storage.py builds those).
+_KEY_SPELLING = re.compile(
+    r"""["'][A-Z_]{3,}#|\.split\(["']#["']|removeprefix\(["'][A-Z_]+#|f?["'](photos|labels)/"""
+)
 
 
 def test_no_key_prefix_is_spelled_outside_the_data_layer():

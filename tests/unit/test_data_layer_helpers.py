@@ -11,9 +11,10 @@ from types import SimpleNamespace
 
 import pytest
 from homeward.adapters.dynamodb.pages import decode_cursor, encode_cursor
-from homeward.adapters.storage import is_photo_of, label_key, photo_key
+from homeward.adapters.storage import label_key, photo_key
 from homeward.errors import Unprocessable
 from homeward.handlers.ops.refunds_csv import COLUMNS, csv_safe, refunds_csv
+from homeward.models.returns import is_photo_of
 
 PHOTO_KEY = re.compile(r"^photos/[A-Za-z0-9._:\-]{1,64}/[0-9a-f]{32}\.(jpg|png|webp|heic)$")  # models.returns
 

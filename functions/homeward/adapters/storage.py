@@ -1,6 +1,7 @@
 """S3: presigned uploads for return photos and label files (the buckets stay private).
 
-This module owns the objects' keys: `photos/<order_id>/<32 hex>.<ext>` in the photos bucket
+This module builds the objects' keys: `photos/<order_id>/<32 hex>.<ext>` in the photos bucket
+(the format and `is_photo_of` are the model's, models/returns.py, for the domain's check)
 (only the shopper of that order may upload there), `labels/<rma>/label.<format>` in the labels
 bucket.
 """
@@ -10,19 +11,13 @@ from __future__ import annotations
 import uuid
 
 from homeward.adapters.aws import client
-
-_PHOTOS = "photos/"
+from homeward.models.returns import PHOTOS_PREFIX
 
 
 def photo_key(order_id: str, content_type: str) -> str:
     """A new, unguessable key for one photo of an order (`image/jpeg` is stored as `.jpg`)."""
     extension = content_type.split("/")[1].replace("jpeg", "jpg")
-    return f"{_PHOTOS}{order_id}/{uuid.uuid4().hex}.{extension}"
-
-
-def is_photo_of(key: str, order_id: str) -> bool:
-    """Whether a photo key belongs to this order's uploads."""
-    return key.startswith(f"{_PHOTOS}{order_id}/")
+    return f"{PHOTOS_PREFIX}{order_id}/{uuid.uuid4().hex}.{extension}"
 
 
 def label_key(rma: str, label_format: str) -> str:

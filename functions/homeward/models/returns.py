@@ -12,9 +12,19 @@ from homeward.models.policy import Address, Code, Grade, ReasonRule, Resolution
 from homeward.models.refunds import RefundState, ShopperRefund
 
 Disposition = Literal["restock", "not_restock", "refurbish", "dispose"]
+# A return photo's object key, `photos/<order_id>/<32 hex>.<ext>` (built by adapters/storage.py).
+PHOTOS_PREFIX = "photos/"
 PhotoKey = Annotated[
     str, StringConstraints(pattern=r"^photos/[A-Za-z0-9._:\-]{1,64}/[0-9a-f]{32}\.(jpg|png|webp|heic)$")
 ]
+
+
+def is_photo_of(key: str, order_id: str) -> bool:
+    """Whether a photo key is one of this order's uploads (the shopper of an order may upload
+    only under its prefix, so a key under another order's is someone else's photo)."""
+    return key.startswith(f"{PHOTOS_PREFIX}{order_id}/")
+
+
 # R-XXXX-XXXX-XXXX-XXXX (80 bits); R-XXXX-XXXX for returns made before RMAs had 80 bits.
 Rma = Annotated[
     str,

@@ -35,6 +35,7 @@ from homeward.models.returns import (
     ReturnRecord,
     ReturnRequest,
     TimelineEntry,
+    is_photo_of,
 )
 
 _RMA_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
@@ -252,7 +253,7 @@ def _item_problems(
         problems.append("photo_required")
     if reason.requires_note and not request.note and not preview:
         problems.append("note_required")
-    if any(not p.startswith(f"photos/{order.order_id}/") for p in item.photos):
+    if not all(is_photo_of(key, order.order_id) for key in item.photos):
         problems.append("photo_not_for_this_order")
     if len(item.photos) > policy.max_photos_per_line:
         problems.append("too_many_photos")
