@@ -50,6 +50,10 @@ TEST_ENV = {
     "GENERIC_WEBHOOK_SECRET": "whsec_cmV0aXJlZF9nZW5lcmljX3NlY3JldA==,"
     "whsec_aHdfbG9jYWxfZ2VuZXJpY193ZWJob29rX3NlY3JldF8zMmI=",
     "STRIPE_WEBHOOK_SECRET": "whsec_retired_stripe_secret,whsec_hw_local_stripe_webhook_secret",
+    # Adyen HMAC keys are hex: a retired one, then the local stack's (infra/local/provision.py).
+    "ADYEN_WEBHOOK_SECRET": "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef,"
+    "686f6d65776172642d6c6f63616c2d616479656e2d686d61632d6b65792d3332",
+    "ADYEN_MERCHANT_ACCOUNT": "HomewardLocalECOM",
     # Refunds through the ledger provider, settled at once; tests that need `pending` use their own.
     "REFUND_PROVIDER_MODE": "ledger",
     "LEDGER_SETTLE_SECONDS": "0",

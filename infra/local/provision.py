@@ -46,12 +46,17 @@ LOCAL_WEBHOOK_SECRETS = {f"{name.upper()}_WEBHOOK_SECRET": secret for name, secr
 # minute. A shell that sets its own value (e.g. REFUND_PROVIDER_MODE live + STRIPE_API_BASE of
 # infra/stripe_stub.py) wins.
 LOCAL_STRIPE_WEBHOOK_SECRET = "whsec_hw_local_stripe_webhook_secret"
+# Adyen's HMAC key is hex (Customer Area > Webhooks); this one is public, for the local stack
+# and infra/adyen_stub.py (REFUND_PROVIDER_MODE live + ADYEN_API_BASE of the stub).
+LOCAL_ADYEN_WEBHOOK_SECRET = "686f6d65776172642d6c6f63616c2d616479656e2d686d61632d6b65792d3332"
 LOCAL_PAYMENT_DEFAULTS = {
     PARAMETER_ENV_PREFIX + "RefundProviderMode": "ledger",
     PARAMETER_ENV_PREFIX + "LedgerSettleSeconds": "3",
     PARAMETER_ENV_PREFIX + "RefundSweepRate": "rate(1 minute)",
     "REFUND_SWEEP_QUIET_SECONDS": "2",
     "STRIPE_WEBHOOK_SECRET": LOCAL_STRIPE_WEBHOOK_SECRET,
+    "ADYEN_WEBHOOK_SECRET": LOCAL_ADYEN_WEBHOOK_SECRET,
+    PARAMETER_ENV_PREFIX + "AdyenMerchantAccount": "HomewardLocalECOM",
 }
 
 

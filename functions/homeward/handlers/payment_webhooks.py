@@ -1,5 +1,5 @@
 """PaymentWebhooksFunction: payment providers report refund outcomes
-(`POST /webhooks/payments/{provider}`; Stripe today).
+(`POST /webhooks/payments/{provider}`: Stripe, Adyen).
 
 Verify `Stripe-Signature` on the raw bytes (5-minute tolerance, any active secret), read the
 refund out of the event and apply it to the movement named by its metadata
@@ -8,12 +8,17 @@ machine, so Stripe's duplicates and out-of-order deliveries change nothing twice
 late `refund.failed` after `succeeded` gives the money back to the payment's ledger and
 marks the return `failed` for ops. Refunds made outside Homeward are acknowledged and ignored.
 A failure to write answers 503 so Stripe retries (for up to three days).
+
+Adyen (providers/adyen/webhooks.py) signs each item of a batch inside the body and expects the
+answer `[accepted]`: the source says so (`acknowledgement`), and every item of a delivery is
+applied once, in order; a 503 halfway makes Adyen resend the batch, whose applied items are
+then `unchanged`.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 from aws_lambda_powertools.event_handler.api_gateway import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
@@ -38,8 +43,11 @@ store = RefundsTable(client("dynamodb"), settings.table_name)
 app = create_app(max_body_bytes=settings.max_body_bytes)
 
 
+AckStatus = Literal["applied", "unchanged", "unknown", "ignored"]
+
+
 class PaymentWebhookAck(BaseModel):
-    status: Literal["applied", "unchanged", "unknown", "ignored"]
+    status: AckStatus
     event_id: str
 
 
@@ -57,24 +65,32 @@ ProviderPath = Annotated[
     summary="Receive a payment provider's refund webhook",
     description=(
         "Stripe events `refund.created`, `refund.updated`, `refund.failed` and `charge.refund.updated`, "
-        "signed with `Stripe-Signature`. Other event types are acknowledged as `ignored`; refunds "
+        "signed with `Stripe-Signature`. Adyen standard notifications `REFUND`, `REFUND_FAILED`, "
+        "`REFUNDED_REVERSED` (each item signed with `additionalData.hmacSignature`; answered with the "
+        "text `[accepted]`). Other event types are acknowledged as `ignored`; refunds "
         "not made by Homeward as `unknown`; a repeated or older report as `unchanged`."
     ),
     tags=["Webhooks"],
     responses={
-        200: {"description": "Handled", "content": {"application/json": {"model": PaymentWebhookAck}}},
+        200: {
+            "description": "Handled (Adyen: the text `[accepted]`)",
+            "content": {
+                "application/json": {"model": PaymentWebhookAck},
+                "text/plain": {"schema": {"type": "string", "examples": ["[accepted]"]}},
+            },
+        },
         **error_docs(
             {
                 400: "Body is not JSON",
                 401: "Missing, malformed, stale or wrong signature",
                 404: "Unknown provider",
-                422: "Not a Stripe event",
+                422: "Not a Stripe event or Adyen notification",
             }
         ),
         **ERROR_RESPONSES,
     },
 )
-def receive(provider: ProviderPath) -> Response[PaymentWebhookAck]:
+def receive(provider: ProviderPath) -> Response[PaymentWebhookAck | str]:
     if provider not in registry.PAYMENT_WEBHOOK_PROVIDERS:
         raise NotFound(
             f"No payment webhook endpoint for {provider!r}",
@@ -84,11 +100,17 @@ def receive(provider: ProviderPath) -> Response[PaymentWebhookAck]:
     body = raw_body(app)
     source: PaymentWebhookSource = registry.load(provider, registry.PAYMENT_WEBHOOKS).SOURCE
     _verify(source, body, now)
-    parsed = source.parse(body)
+    # Every event of the delivery (Adyen batches; Stripe sends one), each applied once and in order.
+    acks = [_handle(provider, parsed, now) for parsed in source.parse_all(body)]
+    if source.acknowledgement is not None:
+        # The provider's own acknowledgement text (Adyen: "[accepted]").
+        return Response(200, "text/plain", source.acknowledgement)
+    return Response(200, "application/json", acks[-1])
+
+
+def _handle(provider: str, parsed: RefundUpdate | IgnoredEvent, now: datetime) -> PaymentWebhookAck:
     if isinstance(parsed, IgnoredEvent):
-        return Response(
-            200, "application/json", PaymentWebhookAck(status="ignored", event_id=parsed.event_id)
-        )
+        return PaymentWebhookAck(status="ignored", event_id=parsed.event_id)
     rma, key = _movement(provider, parsed)
     status = _apply(rma, key, parsed, now) if rma and key else "unknown"
     _count(status, parsed)
@@ -96,7 +118,7 @@ def receive(provider: ProviderPath) -> Response[PaymentWebhookAck]:
         "payment webhook handled",
         extra={"event_id": parsed.event_id, "type": parsed.event_type, "rma": rma, "outcome": status},
     )
-    return Response(200, "application/json", PaymentWebhookAck(status=status, event_id=parsed.event_id))
+    return PaymentWebhookAck(status=cast(AckStatus, status), event_id=parsed.event_id)
 
 
 def _apply(rma: str, key: str, parsed: RefundUpdate, now: datetime) -> str:

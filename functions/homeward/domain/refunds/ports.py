@@ -118,6 +118,9 @@ class IgnoredEvent:
 
 class PaymentWebhookSource(Protocol):
     name: str
+    # The body the endpoint answers once a delivery is handled: None for the JSON acknowledgement
+    # (Stripe), or the provider's own text (Adyen's standard notifications expect "[accepted]").
+    acknowledgement: str | None
 
     def verify(
         self, body: bytes, headers: Mapping[str, str], secrets: Sequence[str], *, now: datetime
@@ -127,6 +130,11 @@ class PaymentWebhookSource(Protocol):
 
     def parse(self, body: bytes) -> RefundUpdate | IgnoredEvent:
         """The verified body as a refund update; MalformedRequest (400) / Unprocessable (422)."""
+        ...
+
+    def parse_all(self, body: bytes) -> Sequence[RefundUpdate | IgnoredEvent]:
+        """Every event of a verified delivery, each once (a provider may batch several, as
+        Adyen does); `[parse(body)]` for a provider that sends one event per delivery."""
         ...
 
 

@@ -225,6 +225,7 @@ def verify_stripe(
 
 class StripeWebhooks:
     name = NAME
+    acknowledgement = None  # the endpoint's JSON answer
 
     def verify(
         self, body: bytes, headers: Mapping[str, str], secrets: Sequence[str], *, now: datetime
@@ -233,6 +234,9 @@ class StripeWebhooks:
 
     def parse(self, body: bytes) -> RefundUpdate | IgnoredEvent:
         return parse_stripe_event(body)
+
+    def parse_all(self, body: bytes) -> list[RefundUpdate | IgnoredEvent]:
+        return [parse_stripe_event(body)]  # one event per delivery
 
 
 SOURCE = StripeWebhooks()
