@@ -5,12 +5,17 @@ PaymentWebhooksFunction, finalizes it; the answer is Adyen's `[accepted]`."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from homeward.adapters.aws import client
+from homeward.adapters.dynamodb.refunds import RefundsTable
+from homeward.domain.refunds import service as refund_service
+from homeward.domain.refunds.reports import LATE_FAILURE_RECHECK
 from homeward.providers.payments import Providers
 
 from infra.adyen_stub import AdyenStub, sign_item
-from tests.conftest import invoke, load_event
+from tests.conftest import TABLE, invoke, load_event
 from tests.integration.test_orders_slice import put_order, sign_in
 from tests.integration.test_refunds_flow import PAYMENT_WEBHOOKS, deliver_message, ledger_items, move, record
 from tests.integration.test_returns_flow import recent_order, start
@@ -71,6 +76,18 @@ def test_an_adyen_refund_is_asked_once_and_finalized_by_its_notification(adyen):
     assert record(rma).money_status == "refunded"
     assert adyen_webhook(body).raw == "[accepted]"  # Adyen redelivers: nothing moves twice
     assert ledger_items()["P1"]["refunded"] == movement.amount
+    # Adyen cannot be asked about a refund: the late-failure recheck is done, not due forever.
+    from homeward.handlers import refunds
+
+    store = RefundsTable(client("dynamodb"), TABLE)
+    later = datetime.now(UTC) + LATE_FAILURE_RECHECK + timedelta(hours=1)
+    assert (rma, 1) in list(store.rechecks_due(now=later, limit=50))
+    assert (
+        refund_service.recheck_settled(rma, 1, store=store, providers=refunds.providers, now=later)
+        == "rechecked"
+    )
+    assert (rma, 1) not in list(store.rechecks_due(now=later, limit=50))
+    assert record(rma).money_status == "refunded"
     # A later REFUNDED_REVERSED gives the money back to the ledger and flags the return.
     reversed_ = adyen.notification_for(movement.provider_refund_id, HMAC_KEY, event_code="REFUNDED_REVERSED")
     assert adyen_webhook(reversed_).raw == "[accepted]"

@@ -65,6 +65,11 @@ class ProviderUnavailable(Exception):
         self.provider = provider
 
 
+class RefundNotReadable(ProviderUnavailable):
+    """The provider has no API to read a refund back (Adyen): its webhooks report the outcome.
+    Still transient for an open refund (it stays pending until the webhook; never failed)."""
+
+
 class ProviderRejected(Exception):
     """Permanent: the provider refused the refund; `code` is its machine-readable reason."""
 
@@ -153,6 +158,7 @@ __all__ = [
     "ProviderRefund",
     "ProviderRejected",
     "ProviderUnavailable",
+    "RefundNotReadable",
     "RefundRequest",
     "RefundStatus",
     "RefundUpdate",

@@ -27,6 +27,7 @@ from homeward.domain.refunds.ports import (
     ProviderRefund,
     ProviderRejected,
     ProviderUnavailable,
+    RefundNotReadable,
     RefundRequest,
 )
 from homeward.domain.refunds.reports import Rejection, Report, apply_report
@@ -378,6 +379,9 @@ def recheck_settled(
         return "rechecked"
     try:
         found = providers.for_payment(movement.provider).retrieve_refund(movement.provider_refund_id)
+    except RefundNotReadable:
+        store.mark_rechecked(rma, seq, now=now)  # its webhooks report late failures (Adyen)
+        return "rechecked"
     except ProviderUnavailable:
         return "unavailable"
     except ProviderRejected:

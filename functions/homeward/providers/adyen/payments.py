@@ -11,8 +11,9 @@ Idempotency (CR 4.2, AD4): Adyen keeps a key for at least 31 days and answers a 
 request with the first answer, so a retry after a crash or a lost answer gets the same
 refund back. Adyen has no API to list or read a refund: `find_refund` returns None (the
 create that follows replays under the same key), and `retrieve_refund` raises
-ProviderUnavailable so a pending refund stays pending until its webhook (never `failed`,
-which would release the money for a second refund).
+`RefundNotReadable` (a ProviderUnavailable): a pending refund stays pending until its webhook
+(never `failed`, which would release the money for a second refund), and the late-failure
+recheck of a settled one is marked done (REFUND_FAILED / REFUNDED_REVERSED report those).
 
 Errors, as the port's two kinds: timeouts, refused connections, 408/425/429, 5xx and Adyen's
 errorCode 704 ("request already processed or in progress": the key is in flight) ->
@@ -35,6 +36,7 @@ from homeward.domain.refunds.ports import (
     ProviderRefund,
     ProviderRejected,
     ProviderUnavailable,
+    RefundNotReadable,
     RefundRequest,
 )
 
@@ -140,7 +142,7 @@ class AdyenProvider:
 
     def retrieve_refund(self, refund_id: str) -> ProviderRefund:
         """Adyen has no API to read a refund: its outcome arrives by webhook only."""
-        raise ProviderUnavailable(PROVIDER, f"refund {refund_id} is reported by webhook only")
+        raise RefundNotReadable(PROVIDER, f"refund {refund_id} is reported by webhook only")
 
     def find_refund(self, payment_reference: str, idempotency_key: str) -> ProviderRefund | None:
         """None: Adyen cannot list refunds; the create that follows replays under the same key
