@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from homeward.adapters.aws import client
 from homeward.adapters.dynamodb.refunds import RefundsTable
 from homeward.domain.refunds import service as refund_service
@@ -126,3 +127,35 @@ def test_unsigned_tampered_or_unreadable_notifications_are_refused(adyen):
     assert adyen_webhook(json.dumps(unsigned).encode()).status == 401
     assert adyen_webhook(b"not json").status == 401  # no readable signature in it
     assert record(rma).money_status == "pending"
+
+
+def test_a_lost_answer_is_replayed_under_the_same_key_never_a_second_refund(adyen):
+    rma = start(sign_in().body["token"]).body["rma"]
+    move(rma, "first_scan", "deliver")
+    adyen.crash_next_creates()  # Adyen makes the refund; the Lambda never hears back
+    with pytest.raises(BatchProcessingError, match="All records failed"):  # SQS will redeliver
+        deliver_message(rma, "return.delivered")
+    assert len(adyen.refunds_for(PSP)) == 1
+    assert record(rma).refund.movements[0].status == "reserved"
+    adyen.fail_next_creates(status=503)
+    with pytest.raises(BatchProcessingError):
+        deliver_message(rma, "return.delivered", receive_count=2)  # SQS redelivers: Adyen is down
+    again = deliver_message(rma, "return.delivered", receive_count=3)
+    (refund,) = adyen.refunds_for(PSP)  # one refund, whatever the retries
+    movement = record(rma).refund.movements[0]
+    assert movement.status == "pending" and movement.provider_refund_id == refund["pspReference"]
+    assert again == {"batchItemFailures": []}
+    assert adyen_webhook(adyen.notification_for(refund["pspReference"], HMAC_KEY)).raw == "[accepted]"
+    assert record(rma).money_status == "refunded"
+    assert ledger_items()["P1"]["refunded"] == movement.amount == refund["amount"]["value"]
+
+
+def test_a_refusal_fails_the_movement_and_releases_the_money(adyen):
+    adyen.add_payment(PSP, 7136, "EUR")  # the payment is in another currency: Adyen refuses (422)
+    rma = start(sign_in().body["token"]).body["rma"]
+    move(rma, "first_scan", "deliver")
+    deliver_message(rma, "return.delivered")
+    failed = record(rma)
+    assert failed.money_status == "failed" and failed.refund.movements[0].failure_reason == "adyen_137"
+    assert adyen.refunds_for(PSP) == []
+    assert ledger_items()["P1"] == {"captured": 7136, "available": 7136, "reserved": 0, "refunded": 0}
