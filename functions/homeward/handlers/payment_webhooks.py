@@ -18,7 +18,7 @@ then `unchanged`.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal, cast
+from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.api_gateway import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
@@ -43,11 +43,8 @@ store = RefundsTable(client("dynamodb"), settings.table_name)
 app = create_app(max_body_bytes=settings.max_body_bytes)
 
 
-AckStatus = Literal["applied", "unchanged", "unknown", "ignored"]
-
-
 class PaymentWebhookAck(BaseModel):
-    status: AckStatus
+    status: Literal["applied", "unchanged", "unknown", "ignored"]
     event_id: str
 
 
@@ -118,7 +115,7 @@ def _handle(provider: str, parsed: RefundUpdate | IgnoredEvent, now: datetime) -
         "payment webhook handled",
         extra={"event_id": parsed.event_id, "type": parsed.event_type, "rma": rma, "outcome": status},
     )
-    return PaymentWebhookAck(status=cast(AckStatus, status), event_id=parsed.event_id)
+    return PaymentWebhookAck(status=status, event_id=parsed.event_id)
 
 
 def _apply(rma: str, key: str, parsed: RefundUpdate, now: datetime) -> str:
