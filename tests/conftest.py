@@ -50,6 +50,7 @@ TEST_ENV = {
     "GENERIC_WEBHOOK_SECRET": "whsec_cmV0aXJlZF9nZW5lcmljX3NlY3JldA==,"
     "whsec_aHdfbG9jYWxfZ2VuZXJpY193ZWJob29rX3NlY3JldF8zMmI=",
     "STRIPE_WEBHOOK_SECRET": "whsec_retired_stripe_secret,whsec_hw_local_stripe_webhook_secret",
+    "SHOPIFY_WEBHOOK_SECRET": "retired_shopify_secret,hw_local_shopify_webhook_secret",
     # Refunds through the ledger provider, settled at once; tests that need `pending` use their own.
     "REFUND_PROVIDER_MODE": "ledger",
     "LEDGER_SETTLE_SECONDS": "0",
