@@ -222,3 +222,21 @@ def test_the_raw_body_keeps_ids_beyond_2_53(case):
     order_id, order = parse_order(json.dumps(data).encode())
     assert order_id == f"shopify-{2**62 + 7}"
     assert order.lines[0].line_id == str(2**60)
+
+
+MANIFEST = json.loads((SAMPLES / "manifest.json").read_text())
+ORDER_SAMPLES = [e for e in MANIFEST if e["kind"] == "webhook" and e["topic"].startswith("orders/")]
+
+
+@pytest.mark.parametrize("entry", ORDER_SAMPLES, ids=[e["file"] for e in ORDER_SAMPLES])
+def test_every_published_order_webhook_maps_with_its_manifest_ids_and_total(entry):
+    order_id, order = parse_order(sample(entry["file"]))
+    assert order_id == f"shopify-{entry['order_id_raw']}"
+    assert len(order.lines) == entry["line_items_count"]
+    raw = sample(entry["file"]).decode()
+    for path in entry["integers_above_2^53"]:
+        if path.startswith("line_items.") and path.endswith(".id"):
+            line_id = order.lines[int(path.split(".")[1])].line_id
+            assert int(line_id) > 2**53 and f'"id": {line_id},' in raw  # the digits as published
+    [total] = [a for a in entry["amounts"] if a["label"] == "total_price_set.presentment_money"]
+    assert order.total == int(json.loads(total["raw"]).replace(".", ""))
