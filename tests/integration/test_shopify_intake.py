@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import itertools
 import json
 import uuid
 from pathlib import Path
@@ -119,6 +120,28 @@ def test_out_of_order_updates_never_regress_the_order(stream):
     assert stream.drain() == []
     assert stored_order()["doc"]["customer"]["email"] == "newer@example.com"
     assert inbox_item("wh-older")["outcome"]["S"] == "stale"
+
+
+VERSIONS = [
+    ("2026-07-01T10:00:00-04:00", "v1"),
+    ("2026-07-01T12:00:00-04:00", "v2"),
+    ("2026-07-02T09:00:00+02:00", "v3"),
+]
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(range(3))), ids=str)
+def test_whatever_the_arrival_order_the_newest_update_wins(stream, order):
+    """Each permutation of three updates, applied one stream batch at a time: the stored order is
+    always the newest seen so far, and ends as the newest of all."""
+    base = sample("02-webhook-orders-updated.json")
+    newest_seen = -1
+    for index in order:
+        updated_at, tag = VERSIONS[index]
+        post(with_updated_at(base, updated_at, email=f"{tag}@example.com"), "orders/updated")
+        assert stream.drain() == []
+        newest_seen = max(newest_seen, index)
+        assert stored_order()["doc"]["customer"]["email"] == f"{VERSIONS[newest_seen][1]}@example.com"
+    assert stored_order()["doc"]["customer"]["email"] == "v3@example.com"
 
 
 def test_a_fulfillment_adds_its_parcel_to_the_stored_order(stream):
