@@ -107,6 +107,13 @@ def test_presentment_money_is_what_the_shopper_paid():
     assert [line.discount for line in order.lines] == [50, 50, 50]
 
 
+def test_shop_currency_amounts_are_never_read_as_the_shopper_s():
+    data = json.loads(sample("16-rest-order-legacy-python-sdk-fixture.json"))["order"]
+    data["presentment_currency"] = "EUR"  # no *_set bags: only shop-currency (USD) amounts
+    with pytest.raises(ShopifyOrderError, match="presentment"):
+        map_order(data)
+
+
 def test_allocations_that_do_not_add_up_are_refused():
     data = json.loads(sample("10-rest-order-get-2026-07.json"))["order"]
     data["total_discounts_set"]["presentment_money"]["amount"] = "10.01"
@@ -193,6 +200,7 @@ def shopify_orders(draw):
         "line_items": lines,
         "shipping_lines": [{"price_set": _money(to_decimal(shipping, currency), currency)}],
         "total_discounts_set": _money(to_decimal(discounts, currency), currency),
+        "total_price_set": _money(to_decimal(total + shipping, currency), currency),
     }
     return order, total + shipping
 

@@ -122,6 +122,10 @@ def _currency(data: Json) -> str:
     currency = data.get("presentment_currency") or data.get("currency")
     if not isinstance(currency, str):
         raise ShopifyOrderError("the order names no currency")
+    if currency != data.get("currency") and not isinstance(data.get("total_price_set"), dict):
+        # The plain amount fields are in the shop currency: without the *_set bags the shopper's
+        # amounts are unknown, and reading shop amounts as presentment ones would be wrong.
+        raise ShopifyOrderError(f"presented in {currency} but no presentment amounts")
     return currency
 
 
