@@ -54,6 +54,7 @@ TEST_ENV = {
     "ADYEN_WEBHOOK_SECRET": "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef,"
     "686f6d65776172642d6c6f63616c2d616479656e2d686d61632d6b65792d3332",
     "ADYEN_MERCHANT_ACCOUNT": "HomewardLocalECOM",
+    "SHOPIFY_WEBHOOK_SECRET": "retired_shopify_secret,hw_local_shopify_webhook_secret",
     # Refunds through the ledger provider, settled at once; tests that need `pending` use their own.
     "REFUND_PROVIDER_MODE": "ledger",
     "LEDGER_SETTLE_SECONDS": "0",

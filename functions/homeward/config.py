@@ -125,6 +125,22 @@ class WebhooksSettings(CommonSettings):
         return _per_provider(data, "webhook_secrets", registry.TRACKING_SOURCE, registry.webhook_secret_env)
 
 
+class ShopWebhooksSettings(CommonSettings):
+    """Shop connectors' webhook secrets (Shopify's app client secret), comma-separated during a
+    rotation: SHOPIFY_WEBHOOK_SECRET locally, else the JSON secret named by
+    SHOP_WEBHOOK_SECRETS_SECRET ({"shopify": "s1,s2"}); one per registered shop connector."""
+
+    shop_webhook_secrets_secret: str | None = Field(default=None, alias="SHOP_WEBHOOK_SECRETS_SECRET")
+    webhook_secrets: dict[str, str] = Field(default_factory=dict)
+    # Stored whole in one item (DynamoDB: 400 KB an item): a 250-line order is ~150 KB.
+    max_shop_body_bytes: int = Field(default=350_000, alias="MAX_SHOP_WEBHOOK_BYTES", ge=1024, le=380_000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _provider_variables(cls, data: Any) -> Any:
+        return _per_provider(data, "webhook_secrets", registry.SHOP_WEBHOOKS, registry.webhook_secret_env)
+
+
 class TrackingSettings(CommonSettings):
     return_policy_parameter: str | None = Field(default=None, alias="RETURN_POLICY_PARAMETER")
 

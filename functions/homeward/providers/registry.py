@@ -11,6 +11,7 @@ The package is imported only when that provider is used, by convention-named mod
 * tracking source  -> `<package>.tracking`, `SOURCE: TrackingSource`
 * payment provider -> `<package>.payments`, `make_provider(settings) -> PaymentProvider`
 * payment webhooks -> `<package>.webhooks`, `SOURCE: PaymentWebhookSource`
+* shop webhooks    -> `<package>.shop`, `SOURCE: ShopSource` (orders from a commerce platform)
 
 so a webhook from EasyPost loads EasyPost's tracking module and nothing of the others.
 This module imports nothing of Homeward: it is safe to import from anywhere, at cold start.
@@ -27,12 +28,14 @@ LABEL_CARRIER: Final = "label_carrier"
 TRACKING_SOURCE: Final = "tracking_source"
 PAYMENT_PROVIDER: Final = "payment_provider"
 PAYMENT_WEBHOOKS: Final = "payment_webhooks"
+SHOP_WEBHOOKS: Final = "shop_webhooks"
 
 _MODULE_OF_KIND = {
     LABEL_CARRIER: "carrier",
     TRACKING_SOURCE: "tracking",
     PAYMENT_PROVIDER: "payments",
     PAYMENT_WEBHOOKS: "webhooks",
+    SHOP_WEBHOOKS: "shop",
 }
 
 
@@ -54,6 +57,7 @@ PROVIDERS: Final = (
     Provider("ledger", (PAYMENT_PROVIDER,), "homeward.providers.ledger", api_key=False),
     Provider("stripe", (PAYMENT_PROVIDER, PAYMENT_WEBHOOKS), "homeward.providers.stripe"),
     Provider("adyen", (PAYMENT_PROVIDER, PAYMENT_WEBHOOKS), "homeward.providers.adyen"),
+    Provider("shopify", (SHOP_WEBHOOKS,), "homeward.providers.shopify"),
 )
 # fmt: on
 
@@ -69,6 +73,7 @@ LABEL_CARRIERS: Final = names(LABEL_CARRIER)
 TRACKING_SOURCES: Final = names(TRACKING_SOURCE)
 PAYMENT_PROVIDERS: Final = names(PAYMENT_PROVIDER)
 PAYMENT_WEBHOOK_PROVIDERS: Final = names(PAYMENT_WEBHOOKS)
+SHOP_SOURCES: Final = names(SHOP_WEBHOOKS)
 
 
 def is_a(name: str, kind: str) -> bool:
@@ -138,6 +143,8 @@ __all__ = [
     "PAYMENT_WEBHOOKS",
     "PAYMENT_WEBHOOK_PROVIDERS",
     "PROVIDERS",
+    "SHOP_SOURCES",
+    "SHOP_WEBHOOKS",
     "TRACKING_SOURCE",
     "TRACKING_SOURCES",
     "WEBHOOK_ID_PATTERN",

@@ -175,6 +175,16 @@ def provider_refund(provider: str, refund_id: str) -> dict:
     return _key(f"PROVIDER_REFUND#{provider}#{refund_id}", "REFUND")
 
 
+# ---- shop webhook inbox (commerce connectors: Shopify) ------------------------------------------
+
+SHOP_WEBHOOK_SK = "SHOPHOOK"
+
+
+def shop_webhook(provider: str, delivery_id: str) -> dict:
+    """A shop connector's delivery, keyed by the shop's own delivery id (X-Shopify-Webhook-Id)."""
+    return _key(f"SHOPHOOK#{provider}#{delivery_id}", SHOP_WEBHOOK_SK)
+
+
 # ---- webhook inbox and parcels -----------------------------------------------------------------
 
 WEBHOOK_SK = "WEBHOOK"
@@ -575,6 +585,26 @@ ENTITIES: tuple[Entity, ...] = (
         "(`received`, `applied`, `parked`, `failed`), `body` (the raw bytes as received), `received_at`, "
         "`error`, `replays`, `expires_at` (TTL: 30 days, 90 when parked or failed)",
         ("webhook", "webhook_id_from", "webhooks_gsi2pk", "parked_gsi1pk", "webhook_index_sk"),
+    ),
+    Entity(
+        "Shop webhook (inbox)",
+        "shop_inbox",
+        "SHOPHOOK#<provider>#<the shop's delivery id>",
+        "SHOPHOOK",
+        (),
+        (
+            ("Store a shop delivery once", "one `PutItem` with `attribute_not_exists(pk)`"),
+            (
+                "Apply it (stream)",
+                "an order topic: the order's conditional `UpdateItem` (`source_updated_at`); a fulfillment: "
+                "`GetItem` order + that `UpdateItem`; then one `UpdateItem` of the inbox status",
+            ),
+        ),
+        "`entity=shop_webhook`, `provider`, `topic`, `shop`, `api_version`, `status` (`received`, `applied`, "
+        "`failed`), `outcome`, `body` (the raw bytes as received), `received_at`, `applied_at`, `error`, "
+        "`expires_at` (TTL: 30 days, 90 when failed)",
+        ("shop_webhook",),
+        "delivery id: `X-Shopify-Webhook-Id`, unique per delivery (Shopify retries keep it)",
     ),
     Entity(
         "Shipment (parcel)",

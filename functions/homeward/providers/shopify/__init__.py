@@ -1,0 +1,1 @@
+"""Shopify: the commerce connector (order intake by webhook). See docs/connectors.md."""
