@@ -6,7 +6,9 @@ refund out of the event and apply it to the movement named by its metadata
 (`homeward_rma`, `homeward_key`). Applying is idempotent and ordered by the movement state
 machine, so Stripe's duplicates and out-of-order deliveries change nothing twice, while a
 late `refund.failed` after `succeeded` gives the money back to the payment's ledger and
-marks the return `failed` for ops. Refunds made outside Homeward are acknowledged and ignored.
+marks the return `failed` for ops. A refund made outside Homeward (e.g. in Stripe's dashboard)
+is matched to its order by the payment it refunds and recorded as an outside refund, once
+(docs/refunds.md, "Refunds made outside Homeward"); an unknown payment is acknowledged.
 A failure to write answers 503 so Stripe retries (for up to three days).
 """
 
@@ -39,7 +41,7 @@ app = create_app(max_body_bytes=settings.max_body_bytes)
 
 
 class PaymentWebhookAck(BaseModel):
-    status: Literal["applied", "unchanged", "unknown", "ignored"]
+    status: Literal["applied", "recorded", "unchanged", "unknown", "ignored"]
     event_id: str
 
 
@@ -57,8 +59,9 @@ ProviderPath = Annotated[
     summary="Receive a payment provider's refund webhook",
     description=(
         "Stripe events `refund.created`, `refund.updated`, `refund.failed` and `charge.refund.updated`, "
-        "signed with `Stripe-Signature`. Other event types are acknowledged as `ignored`; refunds "
-        "not made by Homeward as `unknown`; a repeated or older report as `unchanged`."
+        "signed with `Stripe-Signature`. Other event types are acknowledged as `ignored`; a refund "
+        "made outside Homeward (e.g. in the dashboard) is recorded on its order's payment (`recorded`), "
+        "or `unknown` if no order has that payment; a repeated or older report as `unchanged`."
     ),
     tags=["Webhooks"],
     responses={
@@ -90,7 +93,7 @@ def receive(provider: ProviderPath) -> Response[PaymentWebhookAck]:
             200, "application/json", PaymentWebhookAck(status="ignored", event_id=parsed.event_id)
         )
     rma, key = _movement(provider, parsed)
-    status = _apply(rma, key, parsed, now) if rma and key else "unknown"
+    status = _apply(rma, key, parsed, now) if rma and key else _record_outside(provider, parsed, now)
     _count(status, parsed)
     logger.info(
         "payment webhook handled",
@@ -110,9 +113,26 @@ def _apply(rma: str, key: str, parsed: RefundUpdate, now: datetime) -> str:
     )
 
 
+def _record_outside(provider: str, parsed: RefundUpdate, now: datetime) -> str:
+    """A refund Homeward did not make: recorded on its order's payment so the cap counts it."""
+    status = refund_service.record_provider_refund(
+        provider, parsed, store=store, policy=load_policy(settings.return_policy_parameter), now=now
+    )
+    if status == "unchanged":
+        # Recorded meanwhile (another event of the same refund): this one may move it on.
+        rma, key = _movement(provider, parsed)
+        status = _apply(rma, key, parsed, now) if rma and key else status
+    if status == "unknown":
+        logger.info(
+            "refund of an unknown payment",
+            extra={"event_id": parsed.event_id, "payment_reference": parsed.payment_reference},
+        )
+    return status
+
+
 def _count(status: str, parsed: RefundUpdate) -> None:
     metrics.add_metric(
-        name="PaymentWebhooksApplied" if status == "applied" else "PaymentWebhooksSkipped",
+        name="PaymentWebhooksApplied" if status in ("applied", "recorded") else "PaymentWebhooksSkipped",
         unit="Count",
         value=1,
     )
