@@ -5,7 +5,7 @@ ops confirm by hand. Each is recorded once, and the per-payment cap counts every
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
@@ -51,11 +51,15 @@ def outside(rma: str, **changes):
     return ops_post(f"/ops/returns/{rma}/refunds/outside", {**body, **changes})
 
 
-def dashboard_refund(refund_id: str, amount: int, *, status: str = "succeeded", pi: str = PI) -> bytes:
+def dashboard_refund(
+    refund_id: str, amount: int, *, status: str = "succeeded", pi: str = PI, currency: str = "usd"
+) -> bytes:
     """Stripe's refund.created sample as a refund made in the dashboard: no Homeward metadata."""
     event = json.loads(SAMPLE.read_text())
     refund = event["data"]["object"]
-    refund.update(id=refund_id, amount=amount, status=status, payment_intent=pi, metadata={})
+    refund.update(
+        id=refund_id, amount=amount, status=status, payment_intent=pi, metadata={}, currency=currency
+    )
     event["id"] = f"evt_{refund_id}_{status}"
     event["created"] = int(datetime.now(UTC).timestamp())
     event.pop("request", None)
@@ -197,6 +201,8 @@ def test_a_dashboard_refund_of_an_unknown_payment_is_acknowledged(token):
     assert unknown.status == 200 and unknown.body["status"] == "unknown"
     failed = stripe_webhook(dashboard_refund("re_dash_4", 500, status="failed"))
     assert failed.status == 200 and failed.body["status"] == "unknown"  # no money moved
+    foreign = stripe_webhook(dashboard_refund("re_dash_5", 500, currency="eur"))
+    assert foreign.status == 200 and foreign.body["status"] == "unknown"  # logged for ops, not retried
     assert ledger_items() == {}
 
 
@@ -246,6 +252,21 @@ def test_a_manual_refund_waits_for_ops_then_is_confirmed_and_the_return_closes(m
     assert record(rma).money_status == "pending"
     deliver_message(rma, "return.delivered", seq=9)  # a duplicate changes nothing
     assert movements_of(rma)[0].status == "requires_action"
+    # The sweep leaves it to ops: nothing to re-send or read back, and it is not in its index.
+    from homeward.adapters.policy import bundled_policy
+    from homeward.domain.refunds import service
+    from homeward.handlers import refunds
+
+    later = datetime.now(UTC) + timedelta(days=5)
+    store = RefundsTable(client("dynamodb"), TABLE)
+    swept = service.sweep(
+        store=store,
+        providers=refunds.providers,
+        policy=bundled_policy(),
+        now=later,
+        quiet_for=timedelta(minutes=2),
+    )
+    assert swept["returns"] == 0 and movements_of(rma)[0].status == "requires_action"
     confirmed = decide(rma, 1, "confirm", {"reference": "SEPA-77781"})
     assert confirmed.status == 200, confirmed.raw
     done = record(rma)

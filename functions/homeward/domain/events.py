@@ -535,7 +535,7 @@ EVENTS: tuple[EventSpec, ...] = (
     _return(
         T.REFUND_RECORDED_OUTSIDE,
         "A refund made outside Homeward was recorded (ops by hand, or a provider's webhook, e.g. Stripe's "
-        "dashboard); shopper-visible once succeeded",
+        "dashboard); staff-only on the timeline, the shopper sees the movement",
         (_OUTSIDE,),
         RefundRecordedOutside,
     ),

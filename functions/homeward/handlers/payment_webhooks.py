@@ -29,7 +29,7 @@ from homeward.config import PaymentsSettings, load_settings
 from homeward.domain.refunds import service as refund_service
 from homeward.domain.refunds.ports import IgnoredEvent, PaymentWebhookSource, RefundUpdate
 from homeward.domain.refunds.reports import Report
-from homeward.errors import NotFound, WebhookSignatureInvalid
+from homeward.errors import NotFound, Unprocessable, WebhookSignatureInvalid
 from homeward.handlers.api import ERROR_RESPONSES, create_app, error_docs, raw_body
 from homeward.observability import logger, metrics
 from homeward.providers import registry
@@ -115,9 +115,15 @@ def _apply(rma: str, key: str, parsed: RefundUpdate, now: datetime) -> str:
 
 def _record_outside(provider: str, parsed: RefundUpdate, now: datetime) -> str:
     """A refund Homeward did not make: recorded on its order's payment so the cap counts it."""
-    status = refund_service.record_provider_refund(
-        provider, parsed, store=store, policy=load_policy(settings.return_policy_parameter), now=now
-    )
+    try:
+        status = refund_service.record_provider_refund(
+            provider, parsed, store=store, policy=load_policy(settings.return_policy_parameter), now=now
+        )
+    except Unprocessable as refused:  # e.g. not in the payment's currency: for ops, not a retry loop
+        logger.error(
+            "outside refund not recorded", extra={"event_id": parsed.event_id, "error": str(refused)}
+        )
+        return "unknown"
     if status == "unchanged":
         # Recorded meanwhile (another event of the same refund): this one may move it on.
         rma, key = _movement(provider, parsed)

@@ -189,7 +189,7 @@ def plan_outside(
             "source": refund.source,
             "refunded_at": refund.at.isoformat(),
         },
-        shopper_visible=refund.status == "succeeded",
+        shopper_visible=False,  # ops' note is internal; the shopper sees the movement in the refund view
     )
     change = timeline.finish(
         movements=[movement],
