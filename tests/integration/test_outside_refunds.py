@@ -196,6 +196,19 @@ def test_a_dashboard_refund_of_an_order_without_a_return_still_counts_against_it
     assert done.refund.amounts.capped_by == done.refund.amounts.refund_total - 136
 
 
+def test_a_pending_dashboard_refund_without_a_return_is_released_when_it_fails(token):
+    assert stripe_webhook(dashboard_refund("re_dash_6", 3000, status="pending")).body["status"] == "recorded"
+    assert ledger_items()["P1"] == {"captured": 7136, "available": 4136, "reserved": 3000, "refunded": 0}
+    assert stripe_webhook(dashboard_refund("re_dash_6", 3000, status="failed")).body["status"] == "applied"
+    assert ledger_items()["P1"] == {"captured": 7136, "available": 7136, "reserved": 0, "refunded": 0}
+    assert (
+        stripe_webhook(dashboard_refund("re_dash_6", 3000, status="succeeded")).body["status"] == "unchanged"
+    )
+    assert stripe_webhook(dashboard_refund("re_dash_7", 1000, status="pending")).body["status"] == "recorded"
+    assert stripe_webhook(dashboard_refund("re_dash_7", 1000)).body["status"] == "applied"
+    assert ledger_items()["P1"] == {"captured": 7136, "available": 6136, "reserved": 0, "refunded": 1000}
+
+
 def test_a_dashboard_refund_of_an_unknown_payment_is_acknowledged(token):
     unknown = stripe_webhook(dashboard_refund("re_dash_3", 500, pi="pi_not_ours"))
     assert unknown.status == 200 and unknown.body["status"] == "unknown"

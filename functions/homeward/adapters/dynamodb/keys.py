@@ -543,10 +543,14 @@ ENTITIES: tuple[Entity, ...] = (
                 "a `Put` (`attribute_not_exists`) in the transaction that counts it on the payment's ledger",
             ),
             ("Was this reference recorded, and with which money", "one `GetItem` (consistent)"),
+            (
+                "A ledger-only one (no return) settles or fails",
+                "one `TransactWriteItems`: its `status` (was `pending`) and the ledger",
+            ),
         ),
-        "`entity=outside_refund`, `reference`, `payment_id`, `provider`, `amount`, `currency`, `source` "
-        "(`ops` or the reporting provider), `refunded_at`, `rma` and `seq` (its movement, when on a return), "
-        "`recorded_at`",
+        "`entity=outside_refund`, `reference`, `payment_id`, `provider`, `amount`, `currency`, `status`, "
+        "`source` (`ops` or the reporting provider), `refunded_at`, `rma` and `seq` (its movement, when "
+        "on a return), `recorded_at`",
         ("outside_refund",),
     ),
     Entity(

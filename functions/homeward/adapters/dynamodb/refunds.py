@@ -212,6 +212,22 @@ class RefundsTable:
         items = [self._outside_put(outside, outside.at), self._ledger_update(outside.order_id, op)]
         transact(self._ddb, items, {0: "outside_recorded", 1: "exceeds_remaining"}, "record outside refund")
 
+    def move_outside_ledger(self, outside: OutsideRecord, status: str, op: LedgerOp) -> None:
+        """A ledger-only outside refund leaves `pending`: its record and the ledger, in one
+        transaction. Conflict if it is no longer pending (another event moved it)."""
+        move = {
+            "Update": {
+                "TableName": self._table,
+                "Key": keys.outside_refund(outside.order_id, outside.reference),
+                "UpdateExpression": "SET #status = :new",
+                "ConditionExpression": "#status = :pending",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": {":new": s_attr(status), ":pending": s_attr("pending")},
+            }
+        }
+        items = [move, self._ledger_update(outside.order_id, op)]
+        transact(self._ddb, items, {0: "outside_changed", 1: "ledger_changed"}, "move outside refund")
+
     def outside_refund(self, order_id: str, reference: str) -> OutsideRecord | None:
         try:
             item = self._ddb.get_item(
@@ -249,6 +265,7 @@ class RefundsTable:
             "amount": n_attr(outside.amount),
             "currency": s_attr(outside.currency),
             "source": s_attr(outside.source),
+            "status": s_attr(outside.status),
             "refunded_at": s_attr(utc_iso(outside.at)),
             "recorded_at": s_attr(utc_iso(now)),
         }
@@ -490,6 +507,7 @@ def _outside(order_id: str, item: dict) -> OutsideRecord:
         at=datetime.fromisoformat(item["refunded_at"]["S"]),
         rma=item["rma"]["S"] if "rma" in item else None,
         seq=int(item["seq"]["N"]) if "seq" in item else None,
+        status=item.get("status", {}).get("S", "succeeded"),
     )
 
 

@@ -61,6 +61,7 @@ class OutsideRecord:
     at: datetime  # when the money moved
     rma: str | None
     seq: int | None
+    status: str = "succeeded"  # pending until the provider settles it (then succeeded, failed)
 
     def same_refund(self, other: OutsideRecord) -> bool:
         """The same money: a replay or a double click, not another refund under the reference."""

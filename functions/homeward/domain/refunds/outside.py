@@ -99,6 +99,7 @@ def outside_record(order_id: str, refund: OutsideRefund, provider: str, rma: str
         at=refund.at,
         rma=rma,
         seq=seq,
+        status=refund.status,
     )
 
 

@@ -25,6 +25,7 @@ from homeward.domain.refunds.destinations import left_to_refund
 from homeward.domain.refunds.outside import OutsideRefund
 from homeward.domain.refunds.ports import (
     BY_HAND,
+    FINAL_STATUSES,
     ProviderLookup,
     ProviderRefund,
     ProviderRejected,
@@ -417,6 +418,8 @@ class OutsideStore(RefundStore, Protocol):
 
     def record_outside_ledger(self, record: OutsideRecord, op: LedgerOp) -> None: ...
 
+    def move_outside_ledger(self, record: OutsideRecord, status: str, op: LedgerOp) -> None: ...
+
     def order_for_payment(self, provider: str, reference: str) -> str | None: ...
 
     def returns_for_order(self, order_id: str) -> list[ReturnRecord]: ...
@@ -516,6 +519,26 @@ def _outside_of(update: RefundUpdate, provider: str, payment_id: str) -> Outside
     )
 
 
+def _move_ledger_only(store: OutsideStore, existing: OutsideRecord, status: str) -> str:
+    """A later event of an outside refund counted on the ledger only (its order had no return):
+    pending -> succeeded settles the reservation, -> failed / canceled releases it. (One shown
+    on a return moves with its movement, found by its refund id before this.)"""
+    if existing.rma is not None or existing.status != "pending" or status not in FINAL_STATUSES:
+        return "unchanged"
+    op = LedgerOp(
+        payment_id=existing.payment_id,
+        op="settle" if status == "succeeded" else "release",
+        amount=existing.amount,
+        captured=0,
+        currency=existing.currency,
+    )
+    try:
+        store.move_outside_ledger(existing, status, op)
+    except Conflict:
+        return "unchanged"  # moved meanwhile by another event
+    return "applied"
+
+
 def record_provider_refund(
     provider: str, update: RefundUpdate, *, store: OutsideStore, policy: ReturnPolicy, now: datetime
 ) -> str:
@@ -531,11 +554,12 @@ def record_provider_refund(
         return "unknown"
     order, ledger = loaded
     payment = next((p for p in order.payments if p.reference == update.payment_reference), None)
+    existing = store.outside_refund(order.order_id, update.refund_id) if payment else None
+    if existing is not None:
+        return _move_ledger_only(store, existing, update.status)
     refund = _outside_of(update, provider, payment.payment_id) if payment else None
     if refund is None:
         return "unknown"
-    if store.outside_refund(order.order_id, refund.reference) is not None:
-        return "unchanged"
     target = _return_to_show_it_on(store, order.order_id)
     try:
         if target is not None:
