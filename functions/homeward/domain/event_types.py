@@ -35,6 +35,7 @@ REFUND_PENDING = "refund.pending"
 REFUND_REQUIRES_ACTION = "refund.requires_action"
 REFUND_SUCCEEDED = "refund.succeeded"
 REFUND_CANCELED = "refund.canceled"
+REFUND_RECORDED_OUTSIDE = "refund.recorded_outside"
 
 CREDIT_ISSUED = "credit.issued"
 

@@ -263,6 +263,21 @@ class RefundFailed(RefundReport):
     after_success: bool | None = Field(default=None, description="present when the movement just failed")
 
 
+class RefundRecordedOutside(_Model):
+    """A refund made outside Homeward (a provider's dashboard, the shop's admin, a bank transfer),
+    recorded on the return so the per-payment cap counts it (domain/refunds/outside.py)."""
+
+    seq: int = Field(description="its movement on the return (`source: outside`)")
+    amount: int
+    currency: str
+    provider: str = Field(description="the refunded payment's provider")
+    payment_id: str
+    reference: str = Field(description="the refund's id where it was made; recorded once per order")
+    status: Literal["pending", "succeeded"]
+    source: str = Field(description="`ops` (recorded by hand) or the provider whose webhook reported it")
+    refunded_at: str = Field(description="when the money moved (ISO 8601)")
+
+
 class CreditIssued(_Model):
     code: str
     amount: int
@@ -355,6 +370,7 @@ def _title(event_type: str) -> str:
 _STATES = "domain/returns/rules.py (apply_action, the state machine in domain/returns/states.py)"
 _REFUNDS = "domain/refunds/plans.py"
 _REPORT = "domain/refunds/reports.py (apply_report)"
+_OUTSIDE = "domain/refunds/outside.py (plan_outside)"
 _LABELS = "domain/labels/service.py"
 _SCAN = "domain/tracking/service.py (a carrier scan of the return parcel)"
 _SHIPMENT = "domain/tracking/updates.py (a carrier update) -> adapters/dynamodb/tracking.py"
@@ -515,6 +531,13 @@ EVENTS: tuple[EventSpec, ...] = (
             T.REFUND_SUCCEEDED,
             T.REFUND_CANCELED,
         )
+    ),
+    _return(
+        T.REFUND_RECORDED_OUTSIDE,
+        "A refund made outside Homeward was recorded (ops by hand, or a provider's webhook, e.g. Stripe's "
+        "dashboard); staff-only on the timeline, the shopper sees the movement",
+        (_OUTSIDE,),
+        RefundRecordedOutside,
     ),
     _return(T.CREDIT_ISSUED, "Store credit was issued (a code)", (_REFUNDS,), CreditIssued, NOTIFICATIONS),
     _return(

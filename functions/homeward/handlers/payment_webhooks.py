@@ -6,7 +6,9 @@ refund out of the event and apply it to the movement named by its metadata
 (`homeward_rma`, `homeward_key`). Applying is idempotent and ordered by the movement state
 machine, so Stripe's duplicates and out-of-order deliveries change nothing twice, while a
 late `refund.failed` after `succeeded` gives the money back to the payment's ledger and
-marks the return `failed` for ops. Refunds made outside Homeward are acknowledged and ignored.
+marks the return `failed` for ops. A refund made outside Homeward (e.g. in Stripe's dashboard)
+is matched to its order by the payment it refunds and recorded as an outside refund, once
+(docs/refunds.md, "Refunds made outside Homeward"); an unknown payment is acknowledged.
 A failure to write answers 503 so Stripe retries (for up to three days).
 
 Adyen (providers/adyen/webhooks.py) signs each item of a batch inside the body and expects the
@@ -32,7 +34,7 @@ from homeward.config import PaymentsSettings, load_settings
 from homeward.domain.refunds import service as refund_service
 from homeward.domain.refunds.ports import IgnoredEvent, PaymentWebhookSource, RefundUpdate
 from homeward.domain.refunds.reports import Report
-from homeward.errors import NotFound, WebhookSignatureInvalid
+from homeward.errors import NotFound, Unprocessable, WebhookSignatureInvalid
 from homeward.handlers.api import ERROR_RESPONSES, create_app, error_docs, raw_body
 from homeward.observability import logger, metrics
 from homeward.providers import registry
@@ -44,7 +46,7 @@ app = create_app(max_body_bytes=settings.max_body_bytes)
 
 
 class PaymentWebhookAck(BaseModel):
-    status: Literal["applied", "unchanged", "unknown", "ignored"]
+    status: Literal["applied", "recorded", "unchanged", "unknown", "ignored"]
     event_id: str
 
 
@@ -64,8 +66,9 @@ ProviderPath = Annotated[
         "Stripe events `refund.created`, `refund.updated`, `refund.failed` and `charge.refund.updated`, "
         "signed with `Stripe-Signature`. Adyen standard notifications `REFUND`, `REFUND_FAILED`, "
         "`REFUNDED_REVERSED` (each item signed with `additionalData.hmacSignature`; answered with the "
-        "text `[accepted]`). Other event types are acknowledged as `ignored`; refunds "
-        "not made by Homeward as `unknown`; a repeated or older report as `unchanged`."
+        "text `[accepted]`). Other event types are acknowledged as `ignored`; a refund made outside "
+        "Homeward (e.g. in the dashboard) is recorded on its order's payment (`recorded`), or `unknown` "
+        "if no order has that payment; a repeated or older report as `unchanged`."
     ),
     tags=["Webhooks"],
     responses={
@@ -109,7 +112,7 @@ def _handle(provider: str, parsed: RefundUpdate | IgnoredEvent, now: datetime) -
     if isinstance(parsed, IgnoredEvent):
         return PaymentWebhookAck(status="ignored", event_id=parsed.event_id)
     rma, key = _movement(provider, parsed)
-    status = _apply(rma, key, parsed, now) if rma and key else "unknown"
+    status = _apply(rma, key, parsed, now) if rma and key else _record_outside(provider, parsed, now)
     _count(status, parsed)
     logger.info(
         "payment webhook handled",
@@ -129,9 +132,32 @@ def _apply(rma: str, key: str, parsed: RefundUpdate, now: datetime) -> str:
     )
 
 
+def _record_outside(provider: str, parsed: RefundUpdate, now: datetime) -> str:
+    """A refund Homeward did not make: recorded on its order's payment so the cap counts it."""
+    try:
+        status = refund_service.record_provider_refund(
+            provider, parsed, store=store, policy=load_policy(settings.return_policy_parameter), now=now
+        )
+    except Unprocessable as refused:  # e.g. not in the payment's currency: for ops, not a retry loop
+        logger.error(
+            "outside refund not recorded", extra={"event_id": parsed.event_id, "error": str(refused)}
+        )
+        return "unknown"
+    if status == "unchanged":
+        # Recorded meanwhile (another event of the same refund): this one may move it on.
+        rma, key = _movement(provider, parsed)
+        status = _apply(rma, key, parsed, now) if rma and key else status
+    if status == "unknown":
+        logger.info(
+            "refund of an unknown payment",
+            extra={"event_id": parsed.event_id, "payment_reference": parsed.payment_reference},
+        )
+    return status
+
+
 def _count(status: str, parsed: RefundUpdate) -> None:
     metrics.add_metric(
-        name="PaymentWebhooksApplied" if status == "applied" else "PaymentWebhooksSkipped",
+        name="PaymentWebhooksApplied" if status in ("applied", "recorded") else "PaymentWebhooksSkipped",
         unit="Count",
         value=1,
     )

@@ -12,7 +12,10 @@ from homeward.models.common import Currency, ExternalId, MinorUnits, Strict
 
 MovementKind = Literal["refund", "store_credit"]
 MovementStatus = Literal["reserved", "pending", "requires_action", "succeeded", "failed", "canceled"]
-RefundTriggerName = Literal["approval", "first_scan", "delivered", "inspected", "manual", "retry"]
+RefundTriggerName = Literal["approval", "first_scan", "delivered", "inspected", "manual", "retry", "outside"]
+# homeward: Homeward sent it to the provider; outside: made elsewhere (a provider's dashboard,
+# the shop's admin, a bank transfer) and recorded so the per-payment cap counts it.
+MovementSource = Literal["homeward", "outside"]
 
 
 class MoneyMovement(BaseModel):
@@ -43,6 +46,9 @@ class MoneyMovement(BaseModel):
     created_at: datetime
     updated_at: datetime
     settled_at: datetime | None = None
+    source: MovementSource = Field(
+        default="homeward", description="outside: refunded elsewhere and recorded (never sent by Homeward)"
+    )
 
 
 class RefundLine(BaseModel):
@@ -126,6 +132,28 @@ class ManualRefundRequest(Strict):
     currency: Currency
     kind: MovementKind = "refund"
     reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+
+class OutsideRefundRequest(Strict):
+    """Body of `POST /ops/returns/{rma}/refunds/outside`: a refund made outside Homeward."""
+
+    amount: MinorUnits = Field(gt=0, description="Minor units; at most what the payment can still give back")
+    currency: Currency
+    payment_id: ExternalId = Field(description="The order's payment that was refunded")
+    reference: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")] = (
+        Field(description="The refund's id where it was made (re_..., a transfer reference): once per order")
+    )
+    refunded_on: date = Field(description="The day the money was refunded")
+    note: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+class ManualRefundDecision(Strict):
+    """Body of `POST /ops/returns/{rma}/refunds/{seq}/confirm` (`reference` required) and `/fail`."""
+
+    reference: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = Field(
+        default=None, description="Confirm: the transfer's reference, as the refund id"
+    )
+    note: Annotated[str, StringConstraints(max_length=500)] | None = None
 
 
 class ExchangeRequest(Strict):

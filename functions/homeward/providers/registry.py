@@ -58,6 +58,7 @@ PROVIDERS: Final = (
     Provider("stripe", (PAYMENT_PROVIDER, PAYMENT_WEBHOOKS), "homeward.providers.stripe"),
     Provider("adyen", (PAYMENT_PROVIDER, PAYMENT_WEBHOOKS), "homeward.providers.adyen"),
     Provider("shopify", (SHOP_WEBHOOKS,), "homeward.providers.shopify"),
+    Provider("manual", (PAYMENT_PROVIDER,), "homeward.providers.manual", api_key=False),
 )
 # fmt: on
 

@@ -57,6 +57,16 @@ def is_ledger_sk(sk: str) -> bool:
     return sk.startswith(_PAYMENT)
 
 
+def outside_refund(order_id: str, reference: str) -> dict:
+    """A refund made outside Homeward, once per order and reference."""
+    return _key(order_pk(order_id), f"OUTSIDE#{reference}")
+
+
+def payment_reference_gsi2pk(provider: str, reference: str) -> str:
+    """The order of a provider's payment (e.g. a Stripe PaymentIntent): its webhooks name only that."""
+    return f"PAYREF#{provider}#{reference}"
+
+
 # ---- sign-in ---------------------------------------------------------------------------------
 
 _ATTEMPTS = "ATTEMPTS#"
@@ -142,6 +152,7 @@ def label_claim(rma: str) -> dict:
 
 MONEY_OPEN_GSI2PK = "MONEY#open"
 MONEY_RECHECK_GSI2PK = "MONEY#recheck"
+MONEY_BY_HAND_GSI2PK = "MONEY#by_hand"
 _CREDIT = "CREDIT#"
 
 
@@ -307,9 +318,21 @@ ENTITIES: tuple[Entity, ...] = (
         "orders",
         "ORDER#<order_id>",
         "ORDER",
-        (Index(GSI1, "ORDERNO#<normalised order number>", "ORDER#<order_id>"),),
+        (
+            Index(GSI1, "ORDERNO#<normalised order number>", "ORDER#<order_id>"),
+            Index(
+                GSI2,
+                "PAYREF#<provider>#<payment reference>",
+                "ORDER#<order_id>",
+                "its largest payment (first on a tie)",
+            ),
+        ),
         (
             ("Create / replace / recognise an order from the shop", "one `UpdateItem` with a condition"),
+            (
+                "The order of a provider's payment (a refund made in the provider's dashboard)",
+                "one `Query` on `gsi2` (`PAYREF#<provider>#<reference>`)",
+            ),
             ("Read an order for its shopper", "one `GetItem` (consistent)"),
             ("Find orders by the number a shopper types", "one `Query` on `gsi1` (projects only `email_fp`)"),
             ("An order's returns", "`GetItem` (`return_rmas`) + `BatchGetItem`"),
@@ -319,7 +342,14 @@ ENTITIES: tuple[Entity, ...] = (
         "`created_at`, `updated_at`; `reserved_<line_id>` (units of the line in open returns), `return_rmas` "
         "(a string set of its returns), `shipments_key` (its normalised tracking numbers, so the stream can "
         "tell when they change)",
-        ("order", "order_pk", "order_number_gsi1pk", "order_gsi1sk", "order_id_from"),
+        (
+            "order",
+            "order_pk",
+            "order_number_gsi1pk",
+            "order_gsi1sk",
+            "order_id_from",
+            "payment_reference_gsi2pk",
+        ),
     ),
     Entity(
         "Payment ledger",
@@ -489,6 +519,7 @@ ENTITIES: tuple[Entity, ...] = (
             Index(GSI1, "MONEYLOG#<yyyy-mm>", "<created_at>#<rma>#<seq>", "always (the CSV export)"),
             Index(GSI2, "MONEY#open", "<updated_at>#<rma>#<seq>", "while open (the sweep)"),
             Index(GSI2, "MONEY#recheck", "<settled + 3 days>#<rma>#<seq>", "once succeeded, until read back"),
+            Index(GSI2, "MONEY#by_hand", "<updated_at>#<rma>#<seq>", "a `manual` refund waiting for ops"),
         ),
         (
             (
@@ -509,6 +540,28 @@ ENTITIES: tuple[Entity, ...] = (
         "`entity=money`, `doc` (the movement, also in the return's `refund.movements`), `rma`, `order_id`, "
         "`seq`, `kind`, `amount`, `currency`, `status`, `provider`, `created_at`, `updated_at`",
         ("movement", "money_log_gsi1pk", "movement_index_sk", "seq_from_movement_index_sk"),
+    ),
+    Entity(
+        "Outside refund",
+        "refunds",
+        "ORDER#<order_id>",
+        "OUTSIDE#<reference>",
+        (),
+        (
+            (
+                "Record a refund made outside Homeward once (ops, a provider's dashboard)",
+                "a `Put` (`attribute_not_exists`) in the transaction that counts it on the payment's ledger",
+            ),
+            ("Was this reference recorded, and with which money", "one `GetItem` (consistent)"),
+            (
+                "A ledger-only one (no return) settles or fails",
+                "one `TransactWriteItems`: its `status` (was `pending`) and the ledger",
+            ),
+        ),
+        "`entity=outside_refund`, `reference`, `payment_id`, `provider`, `amount`, `currency`, `status`, "
+        "`source` (`ops` or the reporting provider), `refunded_at`, `rma` and `seq` (its movement, when "
+        "on a return), `recorded_at`",
+        ("outside_refund",),
     ),
     Entity(
         "Provider refund",

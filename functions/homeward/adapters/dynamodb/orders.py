@@ -235,6 +235,15 @@ def _order_update(
             "attribute_not_exists(pk) OR (content_hash <> :h AND "
             "(attribute_not_exists(source_updated_at) OR source_updated_at <= :su))"
         )
-    if not numbers:
-        update += " REMOVE shipments_key"
+    removed = [] if numbers else ["shipments_key"]
+    indexed = max(order.payments, key=lambda p: p.captured, default=None)  # max keeps the first on a tie
+    if indexed is not None:
+        # The order of a provider's payment: a refund made in its dashboard names only the payment.
+        values[":g2pk"] = s_attr(keys.payment_reference_gsi2pk(indexed.provider, indexed.reference))
+        values[":g2sk"] = s_attr(keys.order_gsi1sk(order_id))
+        update += ", gsi2pk = :g2pk, gsi2sk = :g2sk"
+    else:
+        removed += ["gsi2pk", "gsi2sk"]
+    if removed:
+        update += " REMOVE " + ", ".join(removed)
     return update, condition, values

@@ -30,7 +30,8 @@ from homeward.adapters.dynamodb import (
     utc_iso,
 )
 from homeward.adapters.dynamodb.returns import ReturnsTable, order_from_item, read_return
-from homeward.domain.refunds.changes import CreditIssue, LedgerOp, MoneyChange
+from homeward.domain.refunds.changes import CreditIssue, LedgerOp, MoneyChange, OutsideRecord
+from homeward.domain.refunds.ports import BY_HAND
 from homeward.domain.refunds.reports import LATE_FAILURE_RECHECK
 from homeward.domain.returns.states import OPEN_MOVEMENT
 from homeward.errors import Conflict, NotFound, Unprocessable
@@ -54,7 +55,16 @@ _LEDGER_UPDATES = {
     "settle": ("SET reserved = reserved - :amt, refunded = refunded + :amt", "reserved >= :amt"),
     "release": ("SET reserved = reserved - :amt, available = available + :amt", "reserved >= :amt"),
     "unsettle": ("SET refunded = refunded - :amt, available = available + :amt", "refunded >= :amt"),
+    # A refund made outside Homeward, already done: straight to refunded.
+    "record": (
+        "SET available = if_not_exists(available, :cap) - :amt, "
+        "refunded = if_not_exists(refunded, :zero) + :amt, "
+        "reserved = if_not_exists(reserved, :zero), captured = if_not_exists(captured, :cap), "
+        "currency = :cur, entity = :entity, payment_id = :pid",
+        "attribute_not_exists(pk) OR available >= :amt",
+    ),
 }
+_CREATES_LEDGER = ("reserve", "record")
 
 
 class RefundsTable:
@@ -187,11 +197,83 @@ class RefundsTable:
             self._provider_refund_put(record, m) for m in change.learnt_refund_ids if m.provider_refund_id
         ]
         reasons = {0: "version_changed"}
+        for outside in change.outside:
+            reasons[len(items)] = "outside_recorded"
+            items.append(self._outside_put(outside, record.updated_at))
         for op in _merged(change.ledger):
-            reasons[len(items)] = "exceeds_remaining" if op.op == "reserve" else "ledger_changed"
+            reasons[len(items)] = "exceeds_remaining" if op.op in _CREATES_LEDGER else "ledger_changed"
             items.append(self._ledger_update(record.order_id, op))
         items += [self._credit_put(issue) for issue in change.credits]
         transact(self._ddb, items, reasons, "save refund")
+
+    def record_outside_ledger(self, outside: OutsideRecord, op: LedgerOp) -> None:
+        """An outside refund of an order with no return to show it on: its record and the
+        payment's ledger count, in one transaction. Conflict(outside_recorded) for a second one."""
+        items = [self._outside_put(outside, outside.at), self._ledger_update(outside.order_id, op)]
+        transact(self._ddb, items, {0: "outside_recorded", 1: "exceeds_remaining"}, "record outside refund")
+
+    def move_outside_ledger(self, outside: OutsideRecord, status: str, op: LedgerOp) -> None:
+        """A ledger-only outside refund leaves `pending`: its record and the ledger, in one
+        transaction. Conflict if it is no longer pending (another event moved it)."""
+        move = {
+            "Update": {
+                "TableName": self._table,
+                "Key": keys.outside_refund(outside.order_id, outside.reference),
+                "UpdateExpression": "SET #status = :new",
+                "ConditionExpression": "#status = :pending",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": {":new": s_attr(status), ":pending": s_attr("pending")},
+            }
+        }
+        items = [move, self._ledger_update(outside.order_id, op)]
+        transact(self._ddb, items, {0: "outside_changed", 1: "ledger_changed"}, "move outside refund")
+
+    def outside_refund(self, order_id: str, reference: str) -> OutsideRecord | None:
+        try:
+            item = self._ddb.get_item(
+                TableName=self._table, Key=keys.outside_refund(order_id, reference), ConsistentRead=True
+            ).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise translate_error(exc, "read outside refund") from exc
+        return _outside(order_id, item) if item else None
+
+    def order_for_payment(self, provider: str, reference: str) -> str | None:
+        """The order whose (largest) payment this is, from one Query of gsi2."""
+        try:
+            page = self._ddb.query(
+                TableName=self._table,
+                IndexName=GSI2,
+                KeyConditionExpression="gsi2pk = :pk",
+                ExpressionAttributeValues={":pk": s_attr(keys.payment_reference_gsi2pk(provider, reference))},
+                Limit=1,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise translate_error(exc, "find order of payment") from exc
+        items = page.get("Items", [])
+        return keys.order_id_from(items[0]["pk"]["S"]) if items else None
+
+    def returns_for_order(self, order_id: str) -> list[ReturnRecord]:
+        return self._returns.returns_for_order(order_id)
+
+    def _outside_put(self, outside: OutsideRecord, now: datetime) -> dict:
+        item = {
+            **keys.outside_refund(outside.order_id, outside.reference),
+            "entity": s_attr("outside_refund"),
+            "reference": s_attr(outside.reference),
+            "payment_id": s_attr(outside.payment_id),
+            "provider": s_attr(outside.provider),
+            "amount": n_attr(outside.amount),
+            "currency": s_attr(outside.currency),
+            "source": s_attr(outside.source),
+            "status": s_attr(outside.status),
+            "refunded_at": s_attr(utc_iso(outside.at)),
+            "recorded_at": s_attr(utc_iso(now)),
+        }
+        if outside.rma is not None and outside.seq is not None:
+            item.update({"rma": s_attr(outside.rma), "seq": n_attr(outside.seq)})
+        return {
+            "Put": {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}
+        }
 
     def save_return_change(self, record: ReturnRecord, events: list[TimelineEntry], *, expected_version: int):
         self._returns.save_change(record, events, expected_version=expected_version, release={})
@@ -306,10 +388,20 @@ class RefundsTable:
             "gsi1pk": s_attr(keys.money_log_gsi1pk(created[:7])),
             "gsi1sk": s_attr(keys.movement_index_sk(created, record.rma, movement.seq)),
         }
-        if movement.status in OPEN_MOVEMENT:
+        if movement.status == "requires_action" and movement.provider in BY_HAND:
+            # Waits for ops, not for the sweep (which would otherwise re-read it every time).
+            item["gsi2pk"] = s_attr(keys.MONEY_BY_HAND_GSI2PK)
+            item["gsi2sk"] = s_attr(keys.movement_index_sk(updated, record.rma, movement.seq))
+        elif movement.status in OPEN_MOVEMENT and movement.source == "homeward":
             item["gsi2pk"] = s_attr(OPEN_INDEX_PK)
             item["gsi2sk"] = s_attr(keys.movement_index_sk(updated, record.rma, movement.seq))
-        elif movement.status == "succeeded" and movement.kind == "refund" and movement.settled_at:
+        elif (
+            movement.status == "succeeded"
+            and movement.kind == "refund"
+            and movement.source == "homeward"
+            and movement.provider not in BY_HAND
+            and movement.settled_at
+        ):
             # Read back once more when the provider's late-failure webhooks stop (the sweep).
             due = utc_iso(movement.settled_at + LATE_FAILURE_RECHECK)
             item["gsi2pk"] = s_attr(RECHECK_INDEX_PK)
@@ -319,7 +411,7 @@ class RefundsTable:
     def _ledger_update(self, order_id: str, op: LedgerOp) -> dict:
         expression, condition = _LEDGER_UPDATES[op.op]
         values = {":amt": n_attr(op.amount)}
-        if op.op == "reserve":
+        if op.op in _CREATES_LEDGER:
             values.update(
                 {
                     ":cap": n_attr(op.captured),
@@ -329,15 +421,15 @@ class RefundsTable:
                     ":pid": s_attr(op.payment_id),
                 }
             )
-        return {
-            "Update": {
-                "TableName": self._table,
-                "Key": keys.ledger(order_id, op.payment_id),
-                "UpdateExpression": expression,
-                "ConditionExpression": condition,
-                "ExpressionAttributeValues": values,
-            }
+        update = {
+            "TableName": self._table,
+            "Key": keys.ledger(order_id, op.payment_id),
+            "UpdateExpression": expression,
+            "ExpressionAttributeValues": values,
         }
+        if op.checked or op.op not in _CREATES_LEDGER:
+            update["ConditionExpression"] = condition
+        return {"Update": update}
 
     def _credit_put(self, issue: CreditIssue) -> dict:
         at = utc_iso(issue.issued_at)
@@ -378,6 +470,7 @@ def _merged(ops: list[LedgerOp]) -> list[LedgerOp]:
                 amount=seen.amount + op.amount,
                 captured=op.captured,
                 currency=op.currency,
+                checked=seen.checked and op.checked,
             )
     return list(merged.values())
 
@@ -400,6 +493,22 @@ def _movement_row(item: dict) -> dict:
         "seq": movement.seq,
         "movement": movement,
     }
+
+
+def _outside(order_id: str, item: dict) -> OutsideRecord:
+    return OutsideRecord(
+        order_id=order_id,
+        reference=item["reference"]["S"],
+        payment_id=item["payment_id"]["S"],
+        provider=item["provider"]["S"],
+        amount=int(item["amount"]["N"]),
+        currency=item["currency"]["S"],
+        source=item["source"]["S"],
+        at=datetime.fromisoformat(item["refunded_at"]["S"]),
+        rma=item["rma"]["S"] if "rma" in item else None,
+        seq=int(item["seq"]["N"]) if "seq" in item else None,
+        status=item.get("status", {}).get("S", "succeeded"),
+    )
 
 
 def _credit(item: dict) -> StoreCredit:

@@ -21,7 +21,7 @@ from homeward.domain.returns.states import Actor, MoneyState, money_state_for, n
 from homeward.models.refunds import MoneyMovement, RefundState
 from homeward.models.returns import ReturnRecord, TimelineEntry
 
-LedgerOpKind = Literal["reserve", "settle", "release", "unsettle"]
+LedgerOpKind = Literal["reserve", "settle", "release", "unsettle", "record"]
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,12 @@ class LedgerOp:
     reserve: available -= amount, reserved += amount (only if available >= amount; the first
              reserve creates the item with `captured`);
     settle: reserved -> refunded; release: reserved -> available; unsettle: refunded -> available
-    (the provider failed a refund it had reported as succeeded).
+    (the provider failed a refund it had reported as succeeded); record: available -> refunded
+    at once (a refund made outside Homeward, already done).
+
+    `checked=False` (reserve and record only): a refund a provider reports it already made
+    outside Homeward is a fact; it is counted even when Homeward's own reservations leave less
+    available (the provider refuses the reservation that no longer fits, which releases it).
     """
 
     payment_id: str
@@ -39,6 +44,32 @@ class LedgerOp:
     amount: int
     captured: int
     currency: str
+    checked: bool = True
+
+
+@dataclass(frozen=True)
+class OutsideRecord:
+    """A refund made outside Homeward, once per order and reference (the exactly-once item)."""
+
+    order_id: str
+    reference: str
+    payment_id: str
+    provider: str
+    amount: int
+    currency: str
+    source: str  # ops, or the provider whose webhook reported it
+    at: datetime  # when the money moved
+    rma: str | None
+    seq: int | None
+    status: str = "succeeded"  # pending until the provider settles it (then succeeded, failed)
+
+    def same_refund(self, other: OutsideRecord) -> bool:
+        """The same money: a replay or a double click, not another refund under the reference."""
+        return (self.payment_id, self.amount, self.currency) == (
+            other.payment_id,
+            other.amount,
+            other.currency,
+        )
 
 
 @dataclass(frozen=True)
@@ -66,6 +97,8 @@ class MoneyChange:
     credits: list[CreditIssue] = field(default_factory=list)
     # Movements that learnt their provider refund id in this change (stored for lookups).
     learnt_refund_ids: list[MoneyMovement] = field(default_factory=list)
+    # Refunds made outside Homeward, recorded once each (the write fails on a second one).
+    outside: list[OutsideRecord] = field(default_factory=list)
 
 
 def money_state(state: RefundState) -> MoneyState:

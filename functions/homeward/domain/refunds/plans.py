@@ -73,6 +73,14 @@ def _refund_requested(
 # ---- the return's own refund --------------------------------------------------------------
 
 
+def refunded_outside(state: RefundState) -> int:
+    """What this return's refunds made outside Homeward moved (or are moving): part of its own
+    refund, so the automatic refund sends only the rest."""
+    return sum(
+        m.amount for m in state.movements if m.source == "outside" and m.status not in ("failed", "canceled")
+    )
+
+
 def plan_automatic(
     record: ReturnRecord,
     order: Order,
@@ -82,33 +90,37 @@ def plan_automatic(
     now: datetime,
     credit_code: CreditCode = new_credit_code,
 ) -> MoneyChange:
-    """The return's own refund, at its trigger: the final amount to the payments (capped at
-    what they can still give back), store credit with its bonus, and the exchange request."""
+    """The return's own refund, at its trigger: the final amount to the payments (less what was
+    refunded for it outside Homeward, capped at what they can still give back), store credit
+    with its bonus, and the exchange request. Movements made before (by hand, outside) stay."""
     why = Intent(trigger=trigger_for(record, policy), intent="trigger", now=now)
     amounts = amounts_model(record, policy, order, inspected=was_inspected(record))
-    to_refund = min(amounts.refund_total, left_to_refund(order, ledger))
+    before = record.refund or RefundState()  # refunds made by hand or outside before the trigger
+    due = max(0, amounts.refund_total - refunded_outside(before))
+    to_refund = min(due, left_to_refund(order, ledger))
     movements: list[MoneyMovement] = []
     ops: list[LedgerOp] = []
     if to_refund > 0:
         movements, ops = refund_movements(
-            record, order, ledger, to_refund, why, rule=policy.refund.split_rule, first_seq=1
+            record, order, ledger, to_refund, why, rule=policy.refund.split_rule, first_seq=before.next_seq()
         )
     credits: list[CreditIssue] = []
     if amounts.store_credit_total > 0:
-        credit, issue = credit_movement(
-            record, amounts.store_credit_total, why, seq=len(movements) + 1, code=credit_code()
-        )
+        seq = before.next_seq() + len(movements)
+        credit, issue = credit_movement(record, amounts.store_credit_total, why, seq=seq, code=credit_code())
         movements.append(credit)
         credits.append(issue)
-    capped = amounts.refund_total - to_refund
+    capped = due - to_refund
     timeline = Timeline(record, now)
-    timeline.record.refund = RefundState(
-        trigger=why.trigger,
-        triggered_at=now,
-        amounts=amounts.model_copy(update={"capped_by": capped}),
-        movements=movements,
+    timeline.record.refund = before.model_copy(
+        update={
+            "trigger": why.trigger,
+            "triggered_at": now,
+            "amounts": amounts.model_copy(update={"capped_by": capped}),
+            "movements": [*before.movements, *movements],
+        }
     )
-    _announce_automatic(timeline, why.trigger, amounts, capped, movements)
+    _announce_automatic(timeline, why.trigger, amounts, to_refund, capped, movements)
     for issue in credits:
         timeline.credit_issued(issue)
     _request_exchange(timeline, amounts)
@@ -116,13 +128,18 @@ def plan_automatic(
 
 
 def _announce_automatic(
-    timeline: Timeline, trigger: str, amounts: RefundAmounts, capped: int, movements: list[MoneyMovement]
+    timeline: Timeline,
+    trigger: str,
+    amounts: RefundAmounts,
+    to_refund: int,
+    capped: int,
+    movements: list[MoneyMovement],
 ) -> None:
     refunds = [m for m in movements if m.kind == "refund"]
     data = _refund_requested(
         timeline,
         trigger,
-        amounts.refund_total - capped,
+        to_refund,
         refunds,
         store_credit_total=amounts.store_credit_total,
         exchange_value=amounts.exchange_value,

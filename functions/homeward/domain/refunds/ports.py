@@ -31,6 +31,9 @@ RefundStatus = Literal["pending", "requires_action", "succeeded", "failed", "can
 # Statuses after which the provider never moves money for this refund again ("succeeded"
 # is final for us; a late failure arrives as its own update and is applied as such).
 FINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "canceled"})
+# Providers whose refunds a person makes and ops confirm (providers/manual): their movements
+# wait in `requires_action` for ops; the sweep neither re-sends nor reads them back.
+BY_HAND: frozenset[str] = frozenset({"manual"})
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,7 @@ class ProviderLookup(Protocol):
 
 
 __all__ = [
+    "BY_HAND",
     "FINAL_STATUSES",
     "IgnoredEvent",
     "PaymentProvider",

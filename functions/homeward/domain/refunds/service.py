@@ -19,16 +19,20 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from homeward.domain.refunds import plans, triggers
-from homeward.domain.refunds.changes import MoneyChange
+from homeward.domain.refunds import outside, plans, triggers
+from homeward.domain.refunds.changes import LedgerOp, MoneyChange, OutsideRecord
 from homeward.domain.refunds.destinations import left_to_refund
+from homeward.domain.refunds.outside import OutsideRefund
 from homeward.domain.refunds.ports import (
+    BY_HAND,
+    FINAL_STATUSES,
     ProviderLookup,
     ProviderRefund,
     ProviderRejected,
     ProviderUnavailable,
     RefundNotReadable,
     RefundRequest,
+    RefundUpdate,
 )
 from homeward.domain.refunds.reports import Rejection, Report, apply_report
 from homeward.domain.returns.states import OPEN_MOVEMENT
@@ -90,7 +94,7 @@ def process(
         return outcome
     transient = False
     for movement in list(record.refund.movements):
-        if movement.kind != "refund" or movement.status not in OPEN_MOVEMENT:
+        if not _sendable(movement):
             continue
         if movement.status != "reserved" and not reconcile:
             continue
@@ -108,6 +112,14 @@ def process(
     if transient:
         raise DependencyFailed("A payment provider was unavailable; the refund will be retried")
     return outcome
+
+
+def _sendable(movement: MoneyMovement) -> bool:
+    """An open refund Homeward sends or reads back: not one made outside, not one waiting for
+    ops to confirm it by hand."""
+    if movement.kind != "refund" or movement.source == "outside" or movement.status not in OPEN_MOVEMENT:
+        return False
+    return movement.status == "reserved" or movement.provider not in BY_HAND
 
 
 def _outcome_name(report: Report | Rejection) -> str:
@@ -398,3 +410,233 @@ def recheck_settled(
         return "failed"
     store.mark_rechecked(rma, seq, now=now)
     return "rechecked"
+
+
+# ---- refunds made outside Homeward ------------------------------------------------------------
+
+
+class OutsideStore(RefundStore, Protocol):
+    """What recording outside refunds needs besides a `RefundStore`."""
+
+    def outside_refund(self, order_id: str, reference: str) -> OutsideRecord | None: ...
+
+    def record_outside_ledger(self, record: OutsideRecord, op: LedgerOp) -> None: ...
+
+    def move_outside_ledger(self, record: OutsideRecord, status: str, op: LedgerOp) -> None: ...
+
+    def order_for_payment(self, provider: str, reference: str) -> str | None: ...
+
+    def returns_for_order(self, order_id: str) -> list[ReturnRecord]: ...
+
+    def movement_for_provider_refund(self, provider: str, refund_id: str) -> tuple[str, str] | None: ...
+
+
+_NO_MONEY_STATUSES = frozenset({"rejected", "cancelled", "expired"})
+
+
+def _recorded_elsewhere(store: OutsideStore, order: Order, refund: OutsideRefund, exc: Conflict) -> None:
+    """The reference is recorded already (another return of the order, or a race): the same
+    money is a replay (nothing to do), other money is a 409."""
+    existing = store.outside_refund(order.order_id, refund.reference)
+    if existing is None:
+        raise exc
+    if not existing.same_refund(
+        outside.outside_record(order.order_id, refund, existing.provider, None, None)
+    ):
+        raise Conflict(
+            "This reference was recorded with another payment, amount or currency",
+            details={
+                "reason": "outside_reference_reused",
+                "reference": refund.reference,
+                "rma": existing.rma,
+            },
+        ) from exc
+
+
+def _refuse_homeward_refund(store: OutsideStore, order: Order, refund: OutsideRefund) -> None:
+    """409 when the reference is a refund Homeward itself made: it is counted already."""
+    payment = next((p for p in order.payments if p.payment_id == refund.payment_id), None)
+    found = store.movement_for_provider_refund(payment.provider, refund.reference) if payment else None
+    if found is None:
+        return
+    record = store.get_return(found[0])
+    movement = next(
+        (
+            m
+            for m in (record.refund.movements if record and record.refund else [])
+            if m.idempotency_key == found[1]
+        ),
+        None,
+    )
+    if movement is not None and movement.source == "homeward":
+        raise Conflict(
+            "This reference is a refund Homeward made; it is counted already",
+            details={"reason": "homeward_refund", "rma": found[0], "seq": movement.seq},
+        )
+
+
+def record_outside(
+    rma: str, refund: OutsideRefund, *, store: OutsideStore, policy: ReturnPolicy, now: datetime
+) -> tuple[ReturnRecord, int, bool]:
+    """Record a refund made outside Homeward on a return: (the return, what the order's
+    payments can still give back, whether it was recorded now). Once per reference: the same
+    money again is a replay, other money under the reference a 409."""
+    for _ in range(ATTEMPTS):
+        record, order, ledger = _with_order(rma, store)
+        _refuse_homeward_refund(store, order, refund)
+        change = outside.plan_outside(record, order, ledger, refund, now=now)
+        if change is None:
+            return record, left_to_refund(order, ledger), False
+        try:
+            store.save(change)
+        except Conflict as exc:
+            if exc.details.get("reason") == "outside_recorded":
+                _recorded_elsewhere(store, order, refund, exc)
+                return record, left_to_refund(order, ledger), False
+            if _retryable(exc):
+                continue
+            raise
+        close_if_settled(change.record, store=store, policy=policy, now=now)
+        return change.record, max(0, left_to_refund(order, ledger) - refund.amount), True
+    raise DependencyFailed("The return kept changing; try again")
+
+
+def _return_to_show_it_on(store: OutsideStore, order_id: str) -> ReturnRecord | None:
+    """The order's newest return that can carry money, if any."""
+    returns = [r for r in store.returns_for_order(order_id) if r.status not in _NO_MONEY_STATUSES]
+    return returns[-1] if returns else None
+
+
+def _outside_of(update: RefundUpdate, provider: str, payment_id: str) -> OutsideRefund | None:
+    status = {"pending": "pending", "requires_action": "pending", "succeeded": "succeeded"}.get(update.status)
+    if status is None or update.amount <= 0:
+        return None  # a failed or canceled refund moved no money
+    return OutsideRefund(
+        reference=update.refund_id,
+        payment_id=payment_id,
+        amount=update.amount,
+        currency=update.currency,
+        at=update.occurred_at,
+        status="succeeded" if status == "succeeded" else "pending",
+        source=provider,
+        note=f"Refunded in {provider}, outside Homeward",
+    )
+
+
+def _move_ledger_only(store: OutsideStore, existing: OutsideRecord, status: str) -> str:
+    """A later event of an outside refund counted on the ledger only (its order had no return):
+    pending -> succeeded settles the reservation, -> failed / canceled releases it. (One shown
+    on a return moves with its movement, found by its refund id before this.)"""
+    if existing.rma is not None or existing.status != "pending" or status not in FINAL_STATUSES:
+        return "unchanged"
+    op = LedgerOp(
+        payment_id=existing.payment_id,
+        op="settle" if status == "succeeded" else "release",
+        amount=existing.amount,
+        captured=0,
+        currency=existing.currency,
+    )
+    try:
+        store.move_outside_ledger(existing, status, op)
+    except Conflict:
+        return "unchanged"  # moved meanwhile by another event
+    return "applied"
+
+
+def record_provider_refund(
+    provider: str, update: RefundUpdate, *, store: OutsideStore, policy: ReturnPolicy, now: datetime
+) -> str:
+    """A provider's webhook about a refund Homeward did not make (e.g. in Stripe's dashboard):
+    matched to the order by the payment it refunds and recorded as an outside refund on the
+    order's newest return (or, without one, on the payment's ledger only). 'recorded',
+    'unchanged' (already recorded) or 'unknown' (no such payment, or no money moved)."""
+    order_id = (
+        store.order_for_payment(provider, update.payment_reference) if update.payment_reference else None
+    )
+    loaded = store.order_and_ledger(order_id) if order_id else None
+    if loaded is None:
+        return "unknown"
+    order, ledger = loaded
+    payment = next((p for p in order.payments if p.reference == update.payment_reference), None)
+    existing = store.outside_refund(order.order_id, update.refund_id) if payment else None
+    if existing is not None:
+        return _move_ledger_only(store, existing, update.status)
+    refund = _outside_of(update, provider, payment.payment_id) if payment else None
+    if refund is None:
+        return "unknown"
+    target = _return_to_show_it_on(store, order.order_id)
+    try:
+        if target is not None:
+            _, _, created = record_outside(target.rma, refund, store=store, policy=policy, now=now)
+            return "recorded" if created else "unchanged"
+        store.record_outside_ledger(*outside.ledger_only(order, ledger, refund))
+    except Conflict as exc:
+        if exc.details.get("reason") in ("outside_recorded", "outside_reference_reused"):
+            return "unchanged"
+        raise
+    return "recorded"
+
+
+# ---- refunds ops make by hand (the `manual` provider) -------------------------------------------
+
+
+def _waiting_by_hand(record: ReturnRecord | None, seq: int) -> MoneyMovement:
+    movement = record.refund.movement(seq) if record and record.refund else None
+    if movement is None:
+        raise NotFound("No such refund on this return")
+    if movement.kind != "refund" or movement.provider not in BY_HAND or movement.source != "homeward":
+        raise Conflict(
+            "This refund is not confirmed by hand",
+            details={"reason": "not_by_hand", "provider": movement.provider},
+        )
+    return movement
+
+
+def decide_by_hand(
+    rma: str,
+    seq: int,
+    *,
+    reference: str | None,
+    note: str | None,
+    store: RefundStore,
+    policy: ReturnPolicy,
+    now: datetime,
+) -> tuple[ReturnRecord, int]:
+    """Ops confirm (`reference` given: succeeded, the money is settled) or fail (no reference:
+    the reservation is released, retry or credit it) a refund of a `manual` payment. The same
+    decision again is a replay; another one after the first is a 409. Returns the return and
+    what its order's payments can still give back."""
+    record = _decided_by_hand(rma, seq, reference=reference, note=note, store=store, policy=policy, now=now)
+    loaded = store.order_and_ledger(record.order_id)
+    return record, left_to_refund(*loaded) if loaded else 0
+
+
+def _decided_by_hand(
+    rma: str,
+    seq: int,
+    *,
+    reference: str | None,
+    note: str | None,
+    store: RefundStore,
+    policy: ReturnPolicy,
+    now: datetime,
+) -> ReturnRecord:
+    record = store.get_return(rma)
+    movement = _waiting_by_hand(record, seq)
+    assert record is not None
+    target = "succeeded" if reference else "failed"
+    if movement.status == target and (reference is None or movement.provider_refund_id == reference):
+        return record
+    if movement.status not in ("reserved", "requires_action"):
+        raise Conflict(
+            "This refund was decided already",
+            details={"reason": "already_decided", "status": movement.status},
+        )
+    report = Report(
+        status=target, refund_id=reference, failure_reason=None if reference else (note or "not_refunded")
+    )
+    changed = record_report(rma, seq, report, store=store, now=now)
+    if changed is None:
+        return store.get_return(rma) or record
+    close_if_settled(changed, store=store, policy=policy, now=now)
+    return changed

@@ -184,14 +184,15 @@ SHOPPER_CAN_CANCEL: frozenset[ParcelState] = frozenset(
 
 MONEY_TRANSITIONS: dict[MoneyState, frozenset[MoneyState]] = {
     # Store credit is issued in the same write that plans it: none -> credited directly.
-    MoneyState.NONE: frozenset({MoneyState.PENDING, MoneyState.CREDITED}),
+    # A refund made outside Homeward is recorded already done: none -> refunded directly.
+    MoneyState.NONE: frozenset({MoneyState.PENDING, MoneyState.CREDITED, MoneyState.REFUNDED}),
     MoneyState.PENDING: frozenset({MoneyState.REFUNDED, MoneyState.CREDITED, MoneyState.FAILED}),
     # Ops retry (pending again) or give store credit instead (issued at once).
     MoneyState.FAILED: frozenset({MoneyState.PENDING, MoneyState.REFUNDED, MoneyState.CREDITED}),
     MoneyState.REFUNDED: frozenset(
         {MoneyState.PENDING, MoneyState.FAILED}
     ),  # a further refund; a late failure
-    MoneyState.CREDITED: frozenset({MoneyState.PENDING}),
+    MoneyState.CREDITED: frozenset({MoneyState.PENDING, MoneyState.REFUNDED}),  # (+ an outside refund)
 }
 
 # One money movement (a refund to one payment, or a store credit) as the provider moves it.

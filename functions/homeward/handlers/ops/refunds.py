@@ -7,13 +7,20 @@ from functools import cache
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.api_gateway import Response, Router
-from aws_lambda_powertools.event_handler.openapi.params import Header, Query
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 
 from homeward.adapters.policy import load_policy
 from homeward.errors import Unprocessable
 from homeward.handlers.api import ERROR_RESPONSES, IDEMPOTENCY_KEY_PATTERN, RmaPath, error_docs
 from homeward.handlers.ops.shared import ActorHeader, now, refund_store, settings
-from homeward.models.refunds import ExchangeRequest, ManualRefundRequest, MoneyMovementAccepted, RetryRequest
+from homeward.models.refunds import (
+    ExchangeRequest,
+    ManualRefundDecision,
+    ManualRefundRequest,
+    MoneyMovementAccepted,
+    OutsideRefundRequest,
+    RetryRequest,
+)
 from homeward.observability import logger, metrics
 
 router = Router()
@@ -136,6 +143,106 @@ def retry_refunds(
     )
     metrics.add_metric(name="RefundRetries", unit="Count", value=1)
     return Response(202, "application/json", _accepted(record, left))
+
+
+@router.post(
+    "/ops/returns/<rma>/refunds/outside",
+    summary="Record a refund made outside Homeward (a dashboard, the shop's admin, a bank transfer)",
+    description=(
+        "Counted on the payment's ledger like Homeward's own refunds, so nothing is ever refunded "
+        "past what was captured; shown on the timeline (`refund.recorded_outside`). Once per "
+        "`reference` on the order: the same data again answers 200 with nothing recorded twice, "
+        "other data under the reference 409. 422 above what the payment can still give back "
+        "(`details.remaining`) or in another currency; 404 for a payment the order does not have."
+    ),
+    tags=REFUND_TAGS,
+    responses={
+        201: {"description": "Recorded"},
+        200: {"description": "Already recorded with the same data"},
+        **REFUND_ERRORS,
+    },
+)
+def record_outside_refund(
+    rma: RmaPath, request: OutsideRefundRequest, x_actor: ActorHeader = None
+) -> Response[MoneyMovementAccepted]:
+    from homeward.domain.refunds import service as refund_service
+    from homeward.domain.refunds.outside import OutsideRefund
+
+    refund = OutsideRefund(
+        reference=request.reference,
+        payment_id=request.payment_id,
+        amount=request.amount,
+        currency=request.currency,
+        at=datetime.combine(request.refunded_on, datetime.min.time(), tzinfo=UTC),
+        actor_id=x_actor,
+        note=request.note,
+    )
+    record, left, created = refund_service.record_outside(
+        rma, refund, store=refund_store(), policy=load_policy(settings.return_policy_parameter), now=now()
+    )
+    if created:
+        metrics.add_metric(name="OutsideRefundsRecorded", unit="Count", value=1)
+    logger.info("outside refund", extra={"rma": rma, "amount": request.amount, "recorded": created})
+    return Response(201 if created else 200, "application/json", _accepted(record, left))
+
+
+SeqPath = Annotated[int, Path(ge=1, le=9999, description="The refund's movement `seq` on the return")]
+
+
+def _decide(
+    rma: str, seq: int, *, reference: str | None, note: str | None
+) -> Response[MoneyMovementAccepted]:
+    from homeward.domain.refunds import service as refund_service
+
+    record, left = refund_service.decide_by_hand(
+        rma,
+        seq,
+        reference=reference,
+        note=note,
+        store=refund_store(),
+        policy=load_policy(settings.return_policy_parameter),
+        now=now(),
+    )
+    return Response(200, "application/json", _accepted(record, left))
+
+
+@router.post(
+    "/ops/returns/<rma>/refunds/<seq>/confirm",
+    summary="Confirm a refund of a `manual` payment: the money was sent, with its reference",
+    description=(
+        "The refund (waiting in `requires_action`) succeeds with `reference` as its refund id; the "
+        "return closes when its money is settled. The same confirmation again is a replay; 409 if it "
+        "was decided otherwise or is not a `manual` refund."
+    ),
+    tags=REFUND_TAGS,
+    responses={200: {"description": "Confirmed"}, **REFUND_ERRORS},
+)
+def confirm_manual_refund(
+    rma: RmaPath, seq: SeqPath, request: ManualRefundDecision, x_actor: ActorHeader = None
+) -> Response[MoneyMovementAccepted]:
+    if not request.reference:
+        raise Unprocessable(
+            "A confirmation needs the transfer's `reference`", details={"reason_codes": ["reference"]}
+        )
+    logger.info("manual refund confirmed", extra={"rma": rma, "seq": seq, "actor": x_actor})
+    return _decide(rma, seq, reference=request.reference, note=request.note)
+
+
+@router.post(
+    "/ops/returns/<rma>/refunds/<seq>/fail",
+    summary="Fail a refund of a `manual` payment: the money was not sent",
+    description=(
+        "The refund fails and its reservation goes back to the payment (retry it, or give store "
+        "credit, with `POST /ops/returns/{rma}/refunds/retry`). 409 if it was decided otherwise."
+    ),
+    tags=REFUND_TAGS,
+    responses={200: {"description": "Failed"}, **REFUND_ERRORS},
+)
+def fail_manual_refund(
+    rma: RmaPath, seq: SeqPath, request: ManualRefundDecision, x_actor: ActorHeader = None
+) -> Response[MoneyMovementAccepted]:
+    logger.info("manual refund failed", extra={"rma": rma, "seq": seq, "actor": x_actor})
+    return _decide(rma, seq, reference=None, note=request.note)
 
 
 @router.post(
