@@ -50,6 +50,8 @@ TEST_ENV = {
     "GENERIC_WEBHOOK_SECRET": "whsec_cmV0aXJlZF9nZW5lcmljX3NlY3JldA==,"
     "whsec_aHdfbG9jYWxfZ2VuZXJpY193ZWJob29rX3NlY3JldF8zMmI=",
     "STRIPE_WEBHOOK_SECRET": "whsec_retired_stripe_secret,whsec_hw_local_stripe_webhook_secret",
+    # PayPal's "secret" is the webhook id it signs with (not a secret: the key is PayPal's cert).
+    "PAYPAL_WEBHOOK_SECRET": "WH-RETIRED-4KX90213,WH-HOMEWARD-LOCAL-7D2P",
     # Refunds through the ledger provider, settled at once; tests that need `pending` use their own.
     "REFUND_PROVIDER_MODE": "ledger",
     "LEDGER_SETTLE_SECONDS": "0",

@@ -58,7 +58,9 @@ ProviderPath = Annotated[
     description=(
         "Stripe events `refund.created`, `refund.updated`, `refund.failed` and `charge.refund.updated`, "
         "signed with `Stripe-Signature`. Other event types are acknowledged as `ignored`; refunds "
-        "not made by Homeward as `unknown`; a repeated or older report as `unchanged`."
+        "not made by Homeward as `unknown`; a repeated or older report as `unchanged`. "
+        "PayPal events `PAYMENT.CAPTURE.REFUNDED`, `PAYMENT.CAPTURE.REVERSED` and `PAYMENT.REFUND.*`, "
+        "signed with `PAYPAL-TRANSMISSION-SIG` (RSA-SHA256, PayPal's certificate)."
     ),
     tags=["Webhooks"],
     responses={

@@ -53,6 +53,7 @@ PROVIDERS: Final = (
     Provider("generic", (TRACKING_SOURCE,), "homeward.providers.generic"),
     Provider("ledger", (PAYMENT_PROVIDER,), "homeward.providers.ledger", api_key=False),
     Provider("stripe", (PAYMENT_PROVIDER, PAYMENT_WEBHOOKS), "homeward.providers.stripe"),
+    Provider("paypal", (PAYMENT_PROVIDER, PAYMENT_WEBHOOKS), "homeward.providers.paypal"),
 )
 # fmt: on
 
