@@ -287,3 +287,10 @@ def test_random_faults_never_double_refund_or_over_refund(stub, seed):
     assert "refund:R-FAULTS:4" not in keys
     for key in ("refund:R-FAULTS:1", "refund:R-FAULTS:2", "refund:R-FAULTS:3"):
         assert isinstance(outcomes[key], ProviderRefund)
+
+
+def test_an_unknown_paypal_status_keeps_the_money_reserved():
+    refund = to_provider_refund(
+        {"id": "1X", "status": "SOMETHING_NEW", "amount": {"currency_code": "JPY", "value": "1050"}}
+    )
+    assert (refund.status, refund.amount, refund.currency) == ("pending", 1050, "JPY")
