@@ -277,13 +277,14 @@ def test_random_faults_never_double_refund_or_over_refund(stub, seed):
                     outcomes[key] = found
                     break
         stub.clear_faults()
-        time.sleep(0.5)  # a stalled request still running finishes before the next key
+        if key not in outcomes:  # PayPal recovers: the same key, no more faults, settles it
+            outcomes[key] = _resolved(paypal, key, amount)
     refunds = stub.refunds_for(CAPTURE)
     keys = [r["custom_id"] for r in refunds]
     assert len(keys) == len(set(keys)), "a key made two refunds"
     assert sum(r["_minor"] for r in refunds) <= 4599, "over-refunded"
     # Refused, or still unknown (a 500 PayPal saved for the key replays until ops look): never made.
-    assert outcomes.get("refund:R-FAULTS:4", "REFUND_AMOUNT_EXCEEDED") == "REFUND_AMOUNT_EXCEEDED"
+    assert outcomes["refund:R-FAULTS:4"] in ("REFUND_AMOUNT_EXCEEDED", "unresolved")
     assert "refund:R-FAULTS:4" not in keys
     for key in ("refund:R-FAULTS:1", "refund:R-FAULTS:2", "refund:R-FAULTS:3"):
         assert isinstance(outcomes[key], ProviderRefund)
@@ -294,3 +295,17 @@ def test_an_unknown_paypal_status_keeps_the_money_reserved():
         {"id": "1X", "status": "SOMETHING_NEW", "amount": {"currency_code": "JPY", "value": "1050"}}
     )
     assert (refund.status, refund.amount, refund.currency) == ("pending", 1050, "JPY")
+
+
+def _resolved(paypal: PayPalProvider, key: str, amount: int, attempts: int = 30) -> object:
+    for _ in range(attempts):
+        time.sleep(0.2)  # a stalled first request still running answers 409 until it ends
+        try:
+            return paypal.create_refund(refund_request(key, amount))
+        except ProviderRejected as rejected:
+            return rejected.code
+        except ProviderUnavailable:
+            found = paypal.find_refund(CAPTURE, key)
+            if found is not None:
+                return found
+    return "unresolved"  # e.g. a 500 PayPal saved for the key and replays: ops' case
