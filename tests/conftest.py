@@ -55,6 +55,8 @@ TEST_ENV = {
     "686f6d65776172642d6c6f63616c2d616479656e2d686d61632d6b65792d3332",
     "ADYEN_MERCHANT_ACCOUNT": "HomewardLocalECOM",
     "SHOPIFY_WEBHOOK_SECRET": "retired_shopify_secret,hw_local_shopify_webhook_secret",
+    # PayPal's "secret" is the webhook id it signs with (not a secret: the key is PayPal's cert).
+    "PAYPAL_WEBHOOK_SECRET": "WH-RETIRED-4KX90213,WH-HOMEWARD-LOCAL-7D2P",
     # Refunds through the ledger provider, settled at once; tests that need `pending` use their own.
     "REFUND_PROVIDER_MODE": "ledger",
     "LEDGER_SETTLE_SECONDS": "0",

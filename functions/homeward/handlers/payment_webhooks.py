@@ -66,9 +66,11 @@ ProviderPath = Annotated[
         "Stripe events `refund.created`, `refund.updated`, `refund.failed` and `charge.refund.updated`, "
         "signed with `Stripe-Signature`. Adyen standard notifications `REFUND`, `REFUND_FAILED`, "
         "`REFUNDED_REVERSED` (each item signed with `additionalData.hmacSignature`; answered with the "
-        "text `[accepted]`). Other event types are acknowledged as `ignored`; a refund made outside "
-        "Homeward (e.g. in the dashboard) is recorded on its order's payment (`recorded`), or `unknown` "
-        "if no order has that payment; a repeated or older report as `unchanged`."
+        "text `[accepted]`). PayPal events `PAYMENT.CAPTURE.REFUNDED`, `PAYMENT.CAPTURE.REVERSED` and "
+        "`PAYMENT.REFUND.*`, signed with `PAYPAL-TRANSMISSION-SIG` (RSA-SHA256, PayPal's certificate). "
+        "Other event types are acknowledged as `ignored`; a refund made outside Homeward (e.g. in the "
+        "dashboard) is recorded on its order's payment (`recorded`), or `unknown` if no order has that "
+        "payment; a repeated or older report as `unchanged`."
     ),
     tags=["Webhooks"],
     responses={

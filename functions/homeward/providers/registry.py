@@ -59,6 +59,7 @@ PROVIDERS: Final = (
     Provider("adyen", (PAYMENT_PROVIDER, PAYMENT_WEBHOOKS), "homeward.providers.adyen"),
     Provider("shopify", (SHOP_WEBHOOKS,), "homeward.providers.shopify"),
     Provider("manual", (PAYMENT_PROVIDER,), "homeward.providers.manual", api_key=False),
+    Provider("paypal", (PAYMENT_PROVIDER, PAYMENT_WEBHOOKS), "homeward.providers.paypal"),
 )
 # fmt: on
 
