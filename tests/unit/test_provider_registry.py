@@ -117,3 +117,17 @@ def test_the_webhook_handlers_import_no_provider_module():
         "assert 'stripe' not in sys.modules\n"
     )
     run(env_code)
+
+
+def test_every_registered_source_has_every_member_of_its_port():
+    """The registry loads sources by name (typed Any): check each against its port's members."""
+    from homeward.domain.refunds.ports import PaymentWebhookSource
+    from homeward.domain.tracking.ports import TrackingSource
+
+    ports = {registry.PAYMENT_WEBHOOKS: PaymentWebhookSource, registry.TRACKING_SOURCE: TrackingSource}
+    for kind, port in ports.items():
+        members = set(port.__annotations__) | {name for name in vars(port) if not name.startswith("_")}
+        for name in registry.names(kind):
+            source = registry.load(name, kind).SOURCE
+            missing = [member for member in members if not hasattr(source, member)]
+            assert not missing, f"{name}'s {kind} lacks {missing}"

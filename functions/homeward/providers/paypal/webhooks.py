@@ -363,6 +363,7 @@ def parse_paypal_event(body: bytes) -> RefundUpdate | IgnoredEvent:
 
 class PayPalWebhooks:
     name = NAME
+    acknowledgement = None  # the endpoint's JSON answer
 
     def __init__(self, certs: CertStore | None = None) -> None:
         self.certs = certs or CertStore()
@@ -374,6 +375,9 @@ class PayPalWebhooks:
 
     def parse(self, body: bytes) -> RefundUpdate | IgnoredEvent:
         return parse_paypal_event(body)
+
+    def parse_all(self, body: bytes) -> list[RefundUpdate | IgnoredEvent]:
+        return [parse_paypal_event(body)]  # one event per delivery
 
 
 SOURCE = PayPalWebhooks()
