@@ -53,3 +53,18 @@ def test_the_real_template_reads():
     assert {"MerchantApiFunction", "PortalApiFunction", "DomainEventsFunction"} <= names
     routes = {(method, path) for method, path, _ in http_routes()}
     assert ("PUT", "/orders/{orderId}") in routes and ("POST", "/portal/session") in routes
+
+
+def test_every_operation_of_the_openapi_document_is_a_route_of_the_template():
+    """A route added to a handler but not to its function's events would answer API Gateway's
+    404 in production (and the local gateway's): the template is the one wiring source."""
+    import json
+
+    from infra.template import ROOT
+
+    document = json.loads((ROOT / "functions" / "homeward" / "openapi.json").read_text())
+    methods = {"get", "post", "put", "patch", "delete"}
+    operations = {(m.upper(), path) for path, ops in document["paths"].items() for m in ops if m in methods}
+    routes = {(method, path) for method, path, _ in http_routes()}
+    assert operations - routes == set()
+    assert routes - operations == {("GET", "/docs"), ("GET", "/openapi.json")}  # the docs function's own
